@@ -1,0 +1,1 @@
+"""Thin, time-bounded wrappers around the ffmpeg and ffprobe binaries."""
