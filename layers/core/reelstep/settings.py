@@ -23,7 +23,7 @@ def _default_project_root() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REELSTEP_", extra="ignore")
 
-    backend: Literal["local", "aws"] = "local"
+    backend: Literal["local"] = Field(default="local", description="Only the local backend exists yet; AWS adapters come with the AWS stack.")
     home: Path = Field(default_factory=_default_home, description="Local backend: blobs and the SQLite job store.")
     project_root: Path = Field(
         default_factory=_default_project_root,

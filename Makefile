@@ -1,0 +1,53 @@
+# The developer's front door. `make demo` and `make test` work on a fresh Debian machine:
+# they install the system packages (ffmpeg, espeak-ng, python3-venv) and the virtualenv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_DIR := .cache/demo
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system-deps demo test test-fast lint bench build schema clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+system-deps: ## install ffmpeg, espeak-ng and python3-venv with apt where missing
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	@bash scripts/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[ml,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with reelstep and its tools
+
+demo: setup ## analyse a generated sample video (shots + speech) end to end
+	bash scripts/make-demo-video.sh $(DEMO_DIR)/sample.mp4
+	$(BIN)/reelstep run $(DEMO_DIR)/sample.mp4 --out reelstep-out/demo
+
+test: setup ## the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: setup ## unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+lint: setup ## ruff, mypy and cfn-lint
+	$(BIN)/ruff check layers functions gpu_workers tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pip install -q cfn-lint && $(BIN)/cfn-lint template.yaml
+
+bench: setup ## benchmarks against the anchors in ../shared/anchors (prints ratios)
+	$(BIN)/python bench/bench_analysis.py
+	$(BIN)/python bench/bench_pipeline.py
+
+schema: setup ## regenerate the committed result.json JSON Schema
+	$(BIN)/reelstep schema --write
+
+build: setup ## sam build (needs the AWS SAM CLI)
+	$(BIN)/python -m pip install -q aws-sam-cli && $(BIN)/sam build
+
+clean: ## remove the virtualenv, caches and outputs
+	rm -rf $(VENV) .cache reelstep-out .pytest_cache .mypy_cache .ruff_cache bench/out

@@ -1,0 +1,6 @@
+"""Lambda: the state machine's Catch target; marks the job failed with its step and reason."""
+
+from reelstep.handlers import step_handler
+from reelstep.pipeline import FailureEvent, run_record_failure
+
+handler = step_handler(run_record_failure, FailureEvent)

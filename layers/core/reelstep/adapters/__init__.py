@@ -1,0 +1,1 @@
+"""Implementations of the ports: the local backend here, AWS ones beside them."""

@@ -1,0 +1,241 @@
+"""The ``reelstep`` command: run the analysis pipeline on one video through the local backend."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from reelstep.backend import Backend, get_backend
+from reelstep.errors import ReelstepError, SourceNotFound
+from reelstep.models import (
+    OPTIONAL_STEPS,
+    AnalyzeOptions,
+    JobRecord,
+    KeyframeOptions,
+    Result,
+    SceneOptions,
+    StepName,
+    TranscribeOptions,
+)
+from reelstep.observability import logger
+from reelstep.pipeline import (
+    FRAMES_DIR,
+    RESULT_JSON,
+    TRANSCRIPT_SRT,
+    TRANSCRIPT_VTT,
+    job_key,
+    new_job_record,
+)
+from reelstep.schema import SCHEMA_PATH, result_schema_text
+from reelstep.steps.ingest import parse_source
+
+POLL_SECONDS = 0.2
+EXIT_JOB_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def new_job_id() -> str:
+    """Sortable by creation time and unique: a UTC timestamp plus random hex."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+def _steps(value: str) -> list[StepName]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    known = {step.value: step for step in StepName}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        choices = ", ".join(step.value for step in OPTIONAL_STEPS)
+        raise argparse.ArgumentTypeError(f"unknown step(s) {', '.join(unknown)}; choose from {choices}")
+    return [known[name] for name in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelstep", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="analyse a video (local path or http(s) URL)")
+    run.add_argument("input", help="a local file path or an http(s) URL")
+    run.add_argument("--out", type=Path, help="output folder (default ./reelstep-out/<job_id>/)")
+    run.add_argument(
+        "--steps",
+        type=_steps,
+        help="comma-separated analysis steps (default: scenes,keyframes,audio,transcribe); "
+        "ingest, probe and finalize always run",
+    )
+    run.add_argument("--keyframe-mode", choices=["interval", "scene"], default="interval")
+    run.add_argument("--max-keyframes", type=int, default=8)
+    run.add_argument("--scene-detector", choices=["content", "adaptive"], default="content")
+    run.add_argument("--scene-threshold", type=float, default=27.0)
+    run.add_argument("--language", help="spoken language (ISO code); detected when omitted")
+    run.add_argument("--whisper-model", help="faster-whisper model name or path (default REELSTEP_WHISPER_MODEL)")
+    run.add_argument("--verbose", action="store_true", help="show the pipeline's structured logs")
+
+    schema = commands.add_parser("schema", help="print or write the result.json JSON Schema")
+    schema.add_argument("--write", action="store_true", help=f"write it to {SCHEMA_PATH.name} in the package")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> AnalyzeOptions:
+    return AnalyzeOptions(
+        steps=args.steps if args.steps is not None else list(OPTIONAL_STEPS),
+        keyframes=KeyframeOptions(mode=args.keyframe_mode, max_frames=args.max_keyframes),
+        scenes=SceneOptions(detector=args.scene_detector, threshold=args.scene_threshold),
+        transcribe=TranscribeOptions(model=args.whisper_model, language=args.language),
+    )
+
+
+class _Display:
+    """Per-step progress bars on a terminal; plain log lines when output is piped or logged."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.console = Console(file=stream)
+        self.interactive = self.console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description:<11}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=self.console,
+        )
+        self.bars: dict[str, TaskID] = {}
+        self.seen: dict[str, str] = {}
+
+    def __enter__(self) -> _Display:
+        if self.interactive:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.interactive:
+            self.progress.stop()
+
+    def show(self, record: JobRecord) -> None:
+        for name, report in record.steps.items():
+            note = report.reason or report.message or ""
+            if self.interactive:
+                if name not in self.bars:
+                    self.bars[name] = self.progress.add_task(name, total=1.0, note="")
+                self.progress.update(self.bars[name], completed=report.progress, note=note[:60])
+            elif report.status not in ("pending",) and self.seen.get(name) != report.status:
+                seconds = f" in {report.seconds:.1f}s" if report.seconds is not None else ""
+                reason = f" ({report.reason})" if report.reason else ""
+                self.console.print(f"{name}: {report.status}{seconds}{reason}", highlight=False)
+            self.seen[name] = report.status
+
+
+def _export(backend: Backend, job_id: str, out: Path) -> None:
+    """Copy the job's deliverables from the blob store into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (RESULT_JSON, TRANSCRIPT_SRT, TRANSCRIPT_VTT):
+        if backend.blobs.exists(job_key(job_id, name)):
+            backend.blobs.download(job_key(job_id, name), out / name)
+    prefix = job_key(job_id, FRAMES_DIR) + "/"
+    for key in backend.blobs.list_keys(prefix):
+        backend.blobs.download(key, out / FRAMES_DIR / key.removeprefix(prefix))
+
+
+def _summary(result: Result, out: Path, console: Console) -> None:
+    media = result.media
+    lines = [f"job {result.job_id}: {result.status}"]
+    if media is not None:
+        picture = f"{media.width}x{media.height} {media.fps:g} fps" if media.has_video and media.fps else "no video"
+        lines.append(f"  media       {media.duration:.1f} s, {picture}, audio: {'yes' if media.has_audio else 'no'}")
+    lines.append(f"  scenes      {len(result.scenes)}")
+    lines.append(f"  keyframes   {len(result.keyframes)}")
+    if result.transcript is not None:
+        words = sum(len(segment.words) for segment in result.transcript.segments)
+        lines.append(
+            f"  transcript  {len(result.transcript.segments)} segments, {words} words, "
+            f"language {result.transcript.language}"
+        )
+    for name, outcome in result.steps.items():
+        seconds = f"{outcome.seconds:6.2f}s" if outcome.seconds is not None else "      -"
+        lines.append(f"  {name:<11} {outcome.status:<9} {seconds}  {outcome.reason or ''}".rstrip())
+    lines.append(f"  output      {out}")
+    console.print("\n".join(lines), highlight=False)
+
+
+def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if not args.verbose:
+        logger.setLevel("WARNING")
+    source = parse_source(args.input)
+    if source.kind == "path" and not Path(source.location).is_file():
+        raise SourceNotFound(f"no such file: {args.input}")
+    options = _options(args)
+
+    from reelstep.adapters.local_orchestrator import LocalOrchestrator
+
+    backend = get_backend()
+    orchestrator = LocalOrchestrator(backend.settings.project_root)
+    job_id = new_job_id()
+    backend.jobs.create(new_job_record(job_id, tenant=backend.settings.tenant, source=source, options=options))
+    execution_id = orchestrator.start(job_id, {"job_id": job_id})
+    backend.jobs.update(job_id, lambda record: setattr(record, "execution_id", execution_id))
+
+    display = _Display(stderr)
+    try:
+        with display:
+            while orchestrator.describe(execution_id).status == "RUNNING":
+                display.show(backend.jobs.get(job_id))
+                time.sleep(POLL_SECONDS)
+            display.show(backend.jobs.get(job_id))
+    except KeyboardInterrupt:
+        orchestrator.stop(execution_id, cause="interrupted by the user")
+        backend.jobs.update(job_id, lambda record: setattr(record, "status", "cancelled"))
+        print(f"reelstep: job {job_id} cancelled", file=stderr)
+        return EXIT_INTERRUPTED
+
+    record = backend.jobs.get(job_id)
+    out = args.out or Path("reelstep-out") / job_id
+    _export(backend, job_id, out)
+    console = Console(file=stdout)
+    if (out / RESULT_JSON).is_file():
+        _summary(Result.model_validate_json((out / RESULT_JSON).read_text()), out, console)
+    if record.status != "succeeded":
+        error = record.error
+        where = f" at {error.step}" if error and error.step else ""
+        reason = error.message if error else orchestrator.describe(execution_id).cause or "unknown error"
+        print(f"reelstep: job {job_id} failed{where}: {reason}", file=stderr)
+        return EXIT_JOB_FAILED
+    return 0
+
+
+def schema_command(args: argparse.Namespace, stdout: TextIO) -> int:
+    text = result_schema_text()
+    if args.write:
+        SCHEMA_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {SCHEMA_PATH}", file=stdout)
+    else:
+        stdout.write(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "schema":
+            return schema_command(args, stdout)
+        return run_command(args, stdout, stderr)
+    except ReelstepError as exc:
+        print(f"reelstep: {exc}", file=stderr)
+        return EXIT_BAD_INPUT
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"reelstep: invalid options: {problems}", file=stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
