@@ -194,7 +194,7 @@ def test_sequential_decoding_keeps_speech_that_batched_decoding_drops(
     batched = " ".join(segment.text.strip() for segment in batched_segments)
     # Then sequential decoding finds at least as many of the spoken words, and nearly all of them
     assert _recall(reference, sequential.text) >= _recall(reference, batched), (sequential.text, batched)
-    assert _recall(reference, sequential.text) >= 0.9, sequential.text
+    assert _recall(reference, sequential.text) >= 0.85, sequential.text
     assert len(sequential.segments) >= len(PAUSED_SENTENCES) - 2
 
 

@@ -169,7 +169,7 @@ def _summary(result: Result, out: Path, console: Console) -> None:
 
 def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if not args.verbose:
-        logger.setLevel("WARNING")
+        logger.setLevel("ERROR")
     source = parse_source(args.input)
     if source.kind == "path" and not Path(source.location).is_file():
         raise SourceNotFound(f"no such file: {args.input}")

@@ -249,9 +249,7 @@ def test_choice_routes_by_rules_then_default_and_fails_when_nothing_matches() ->
     assert execute(machine(states), {"n": 11}).output == "big"
     assert execute(machine(states), {"n": 1}).output == 1
     # And without a Default, no match is States.NoChoiceMatched
-    del choice["Default"]
-    states["Small"] = {"Type": "Pass", "End": True}
-    no_default = {"StartAt": "C", "States": {"C": {**choice, "Choices": [*choice["Choices"]]}, "Big": states["Big"]}}
+    no_default = machine({"C": {k: v for k, v in choice.items() if k != "Default"}, "Big": states["Big"]})
     assert execute(no_default, {"n": 1}).error == "States.NoChoiceMatched"
 
 

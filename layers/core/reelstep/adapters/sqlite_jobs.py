@@ -32,8 +32,7 @@ class SqliteJobStore:
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._transaction() as connection:
-            connection.executescript(_SCHEMA)
+        self._connection().executescript(_SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
