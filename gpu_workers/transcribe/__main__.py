@@ -1,4 +1,7 @@
-"""Batch job: transcribe a job's extracted audio with faster-whisper (``python -m gpu_workers.transcribe``)."""
+"""Batch job: transcribe a job's extracted audio with faster-whisper.
+
+Run as ``python -m gpu_workers.transcribe --job-id ID`` (the job definition's command).
+"""
 
 import sys
 

@@ -13,8 +13,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from media_factory import make_cut_video, make_speech
 
+from media_factory import make_cut_video, make_speech
 from reelstep.schema import result_schema
 
 REELSTEP = Path(sys.executable).parent / "reelstep"
@@ -45,7 +45,9 @@ def talking_video(media_dir: Path, speech: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def silent_video(media_dir: Path) -> Path:
-    return make_cut_video(media_dir / "silent.mp4", segments=[("testsrc2", 2.0), ("smptebars", 2.0)], size=(320, 240))
+    return make_cut_video(
+        media_dir / "silent.mp4", segments=[("testsrc2", 2.0), ("smptebars", 2.0)], size=(320, 240)
+    )
 
 
 def reelstep(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -87,7 +89,8 @@ def test_a_video_with_shots_and_speech_gives_the_full_result(
     jsonschema.validate(result, result_schema())
     assert result["status"] == "succeeded"
     assert {name: step["status"] for name, step in result["steps"].items()} == {  # type: ignore[attr-defined]
-        name: "succeeded" for name in ("ingest", "probe", "scenes", "keyframes", "audio", "transcribe", "finalize")
+        name: "succeeded"
+        for name in ("ingest", "probe", "scenes", "keyframes", "audio", "transcribe", "finalize")
     }
     scenes = result["scenes"]
     assert [round(scene["start"]) for scene in scenes] == [0, 3, 6]  # type: ignore[union-attr,index]
@@ -121,11 +124,17 @@ def test_audio_only_input_gets_a_transcript_and_skips_the_picture_steps(
     assert completed.returncode == 0, completed.stderr
     result = result_of(tmp_path)
     for step in ("scenes", "keyframes"):
-        assert result["steps"][step] == {"status": "skipped", "seconds": None, "reason": "input has no video stream"}  # type: ignore[index]
+        assert result["steps"][step] == {
+            "status": "skipped",
+            "seconds": None,
+            "reason": "input has no video stream",
+        }  # type: ignore[index]
     assert "lazy dog" in result["transcript"]["text"].lower()  # type: ignore[index]
 
 
-def test_a_video_without_sound_skips_transcription(reelstep_home: Path, silent_video: Path, tmp_path: Path) -> None:
+def test_a_video_without_sound_skips_transcription(
+    reelstep_home: Path, silent_video: Path, tmp_path: Path
+) -> None:
     completed = reelstep("run", silent_video, "--out", tmp_path)
     assert completed.returncode == 0, completed.stderr
     result = result_of(tmp_path)
@@ -179,7 +188,9 @@ def test_a_truncated_file_fails_at_probe_and_keeps_what_was_stored(
         ("ftp://example.com/video.mp4", "ftp"),
     ],
 )
-def test_refused_urls_are_one_line_errors(reelstep_home: Path, tmp_path: Path, url: str, fragment: str) -> None:
+def test_refused_urls_are_one_line_errors(
+    reelstep_home: Path, tmp_path: Path, url: str, fragment: str
+) -> None:
     completed = reelstep("run", url, "--out", tmp_path)
     assert_one_line_error(completed, fragment)
 

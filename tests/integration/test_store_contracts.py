@@ -91,7 +91,9 @@ def test_concurrent_updates_lose_nothing(jobs: JobStore) -> None:
         for attempt in range(5):
             jobs.update(
                 "job-1",
-                lambda r, i=index, a=attempt: r.steps.__setitem__(f"step{i}", StepReport(progress=(a + 1) / 5)),
+                lambda r, i=index, a=attempt: r.steps.__setitem__(
+                    f"step{i}", StepReport(progress=(a + 1) / 5)
+                ),
             )
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
@@ -101,5 +103,7 @@ def test_concurrent_updates_lose_nothing(jobs: JobStore) -> None:
         thread.join()
     # Then every writer's last write is there and the version counts all 40 updates
     final = jobs.get("job-1")
-    assert {name: report.progress for name, report in final.steps.items()} == {f"step{i}": 1.0 for i in range(8)}
+    assert {name: report.progress for name, report in final.steps.items()} == {
+        f"step{i}": 1.0 for i in range(8)
+    }
     assert final.version == 40

@@ -30,7 +30,8 @@ from reelstep.steps.transcribe import (
 
 MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
 JFK_REFERENCE = (
-    "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
 )
 JFK_MAX_WER = 0.1
 """tiny.en int8 gets jfk.flac word for word (WER 0.0); the margin absorbs CPU-specific decoding drift."""
@@ -179,8 +180,16 @@ def test_sequential_decoding_keeps_speech_that_batched_decoding_drops(
         inputs += ["-f", "lavfi", "-t", str(pause), "-i", "anullsrc=r=22050:cl=mono", "-i", str(spoken)]
     streams = "".join(f"[{i}]" for i in range(2 * len(PAUSED_SENTENCES)))
     audio = clips / "paused_sentences.wav"
-    _ffmpeg(*inputs, "-filter_complex", f"{streams}concat=n={2 * len(PAUSED_SENTENCES)}:v=0:a=1",
-            "-ar", "16000", "-ac", "1", str(audio))
+    _ffmpeg(
+        *inputs,
+        "-filter_complex",
+        f"{streams}concat=n={2 * len(PAUSED_SENTENCES)}:v=0:a=1",
+        "-ar",
+        "16000",
+        "-ac",
+        "1",
+        str(audio),
+    )
     reference = " ".join(sentence for sentence, _ in PAUSED_SENTENCES)
     # When it is transcribed sequentially (the step) and by faster-whisper's batched pipeline with the
     # same guards and the segment timestamps that scenes and subtitles need
@@ -188,8 +197,14 @@ def test_sequential_decoding_keeps_speech_that_batched_decoding_drops(
     from faster_whisper import BatchedInferencePipeline
 
     batched_segments, _ = BatchedInferencePipeline(model.model).transcribe(
-        str(audio), language="en", beam_size=5, word_timestamps=True, vad_filter=True,
-        condition_on_previous_text=False, without_timestamps=False, batch_size=8,
+        str(audio),
+        language="en",
+        beam_size=5,
+        word_timestamps=True,
+        vad_filter=True,
+        condition_on_previous_text=False,
+        without_timestamps=False,
+        batch_size=8,
     )
     batched = " ".join(segment.text.strip() for segment in batched_segments)
     # Then sequential decoding finds at least as many of the spoken words, and nearly all of them
@@ -229,8 +244,21 @@ def test_sound_effects_give_no_sentences(model: WhisperModelHandle) -> None:
 def test_tone_and_noise_give_no_sentences(model: WhisperModelHandle, clips: Path) -> None:
     # Given a 440 Hz tone mixed with pink noise
     audio = clips / "tone_noise.wav"
-    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-f", "lavfi", "-i",
-            "anoisesrc=d=8:c=pink:a=0.3", "-filter_complex", "[0][1]amix=inputs=2", "-ar", "16000", str(audio))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=8",
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=d=8:c=pink:a=0.3",
+        "-filter_complex",
+        "[0][1]amix=inputs=2",
+        "-ar",
+        "16000",
+        str(audio),
+    )
     # When transcribed
     transcript = transcribe(audio, TranscribeOptions(), model)
     # Then no sentence is invented
@@ -347,8 +375,14 @@ def test_real_speech_is_not_repetitive(text: str) -> None:
 
 def test_drop_repetitions_removes_loops_and_consecutive_duplicates() -> None:
     # Given a real sentence, a loop, the same sentence twice in a row, and an empty segment
-    texts = ["Hello everyone.", "Thank you. Thank you. Thank you. Thank you.", "Welcome back.", "welcome back",
-             "   ", "Hello everyone."]
+    texts = [
+        "Hello everyone.",
+        "Thank you. Thank you. Thank you. Thank you.",
+        "Welcome back.",
+        "welcome back",
+        "   ",
+        "Hello everyone.",
+    ]
     segments = [Segment(start=float(i), end=i + 0.9, text=text) for i, text in enumerate(texts)]
     # When the guard runs
     kept = drop_repetitions(segments)

@@ -9,7 +9,9 @@ FPS = 25
 
 
 def _scene(index: int, start: float, end: float) -> Scene:
-    return Scene(index=index, start=start, end=end, start_frame=round(start * FPS), end_frame=round(end * FPS))
+    return Scene(
+        index=index, start=start, end=end, start_frame=round(start * FPS), end_frame=round(end * FPS)
+    )
 
 
 SCENES = [_scene(0, 0.0, 4.0), _scene(1, 4.0, 10.0), _scene(2, 10.0, 12.5)]
@@ -46,8 +48,12 @@ def test_scene_index_at_does_not_need_sorted_scenes() -> None:
 
 def test_segment_goes_to_the_scene_holding_its_midpoint() -> None:
     # Given a segment that starts in scene 0 but is mostly spoken in scene 1
-    segment = Segment(start=3.5, end=6.5, text="across the cut",
-                      words=[Word(start=3.5, end=4.0, word="across", probability=0.9)])
+    segment = Segment(
+        start=3.5,
+        end=6.5,
+        text="across the cut",
+        words=[Word(start=3.5, end=4.0, word="across", probability=0.9)],
+    )
     # When assigned
     [placed] = assign_segments([segment], SCENES)
     # Then it belongs to scene 1, timed from that scene's start, clamped at zero, words untouched

@@ -14,7 +14,12 @@ def test_everything_runs_for_a_video_with_sound() -> None:
     # Given default options and a video with audio / When planned
     plan = plan_steps(AnalyzeOptions(), media())
     # Then every optional step runs
-    assert plan == {StepName.SCENES: None, StepName.KEYFRAMES: None, StepName.AUDIO: None, StepName.TRANSCRIBE: None}
+    assert plan == {
+        StepName.SCENES: None,
+        StepName.KEYFRAMES: None,
+        StepName.AUDIO: None,
+        StepName.TRANSCRIBE: None,
+    }
 
 
 def test_audio_only_input_skips_the_picture_steps_with_a_reason() -> None:

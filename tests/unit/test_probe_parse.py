@@ -38,8 +38,13 @@ def test_rotation_swaps_the_display_size() -> None:
 
 
 def test_cover_art_is_not_video() -> None:
-    cover = {"codec_type": "video", "codec_name": "mjpeg", "width": 500, "height": 500,
-             "disposition": {"attached_pic": 1}}
+    cover = {
+        "codec_type": "video",
+        "codec_name": "mjpeg",
+        "width": 500,
+        "height": 500,
+        "disposition": {"attached_pic": 1},
+    }
     info = media_info_from_probe(probe(AUDIO, cover), 1)
     assert not info.has_video
     assert info.width is None

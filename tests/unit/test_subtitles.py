@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -61,8 +62,12 @@ def _transcript(*segments: Segment) -> Transcript:
 
 def _worded_segment(text: str, start: float, seconds_per_word: float = 0.4) -> Segment:
     words = [
-        Word(start=round(start + i * seconds_per_word, 3), end=round(start + (i + 1) * seconds_per_word, 3),
-             word=token, probability=0.9)
+        Word(
+            start=round(start + i * seconds_per_word, 3),
+            end=round(start + (i + 1) * seconds_per_word, 3),
+            word=token,
+            probability=0.9,
+        )
         for i, token in enumerate(text.split())
     ]
     return Segment(start=start, end=words[-1].end, text=text, words=words)
@@ -73,7 +78,7 @@ def _assert_well_formed(cues: list[ParsedCue]) -> None:
         assert cue.end > cue.start, "zero-length or reversed cue"
         assert len(cue.lines) <= MAX_LINES
         assert all(len(line) <= MAX_LINE_CHARS for line in cue.lines)
-    for earlier, later in zip(cues, cues[1:], strict=False):
+    for earlier, later in itertools.pairwise(cues):
         assert later.start >= earlier.end, "overlapping cues"
 
 
@@ -178,8 +183,9 @@ def test_very_short_cue_is_lengthened_only_into_silence() -> None:
 def test_a_word_longer_than_a_cue_is_cut_across_cues() -> None:
     # Given a single unbreakable 200-character token
     token = "x" * 200
-    transcript = _transcript(Segment(start=0.0, end=4.0, text=token,
-                                     words=[Word(start=0.0, end=4.0, word=token, probability=1.0)]))
+    transcript = _transcript(
+        Segment(start=0.0, end=4.0, text=token, words=[Word(start=0.0, end=4.0, word=token, probability=1.0)])
+    )
     # When written as WebVTT
     cues = parse_vtt(to_vtt(transcript))
     # Then no cue breaks the line or line-count limits and nothing is lost

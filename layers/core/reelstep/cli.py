@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scene-detector", choices=["content", "adaptive"], default="content")
     run.add_argument("--scene-threshold", type=float, default=27.0)
     run.add_argument("--language", help="spoken language (ISO code); detected when omitted")
-    run.add_argument("--whisper-model", help="faster-whisper model name or path (default REELSTEP_WHISPER_MODEL)")
+    run.add_argument(
+        "--whisper-model", help="faster-whisper model name or path (default REELSTEP_WHISPER_MODEL)"
+    )
     run.add_argument("--verbose", action="store_true", help="show the pipeline's structured logs")
 
     schema = commands.add_parser("schema", help="print or write the result.json JSON Schema")
@@ -150,8 +152,12 @@ def _summary(result: Result, out: Path, console: Console) -> None:
     media = result.media
     lines = [f"job {result.job_id}: {result.status}"]
     if media is not None:
-        picture = f"{media.width}x{media.height} {media.fps:g} fps" if media.has_video and media.fps else "no video"
-        lines.append(f"  media       {media.duration:.1f} s, {picture}, audio: {'yes' if media.has_audio else 'no'}")
+        picture = (
+            f"{media.width}x{media.height} {media.fps:g} fps" if media.has_video and media.fps else "no video"
+        )
+        lines.append(
+            f"  media       {media.duration:.1f} s, {picture}, audio: {'yes' if media.has_audio else 'no'}"
+        )
     lines.append(f"  scenes      {len(result.scenes)}")
     lines.append(f"  keyframes   {len(result.keyframes)}")
     if result.transcript is not None:
@@ -180,7 +186,9 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     backend = get_backend()
     orchestrator = LocalOrchestrator(backend.settings.project_root)
     job_id = new_job_id()
-    backend.jobs.create(new_job_record(job_id, tenant=backend.settings.tenant, source=source, options=options))
+    backend.jobs.create(
+        new_job_record(job_id, tenant=backend.settings.tenant, source=source, options=options)
+    )
     execution_id = orchestrator.start(job_id, {"job_id": job_id})
     backend.jobs.update(job_id, lambda record: setattr(record, "execution_id", execution_id))
 
@@ -222,7 +230,9 @@ def schema_command(args: argparse.Namespace, stdout: TextIO) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr
+) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "schema":

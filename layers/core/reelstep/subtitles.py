@@ -115,7 +115,8 @@ def _timestamp(ms: int, separator: str) -> str:
 def to_srt(transcript: Transcript) -> str:
     """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, text, blank line."""
     blocks = [
-        f"{number}\n{_timestamp(cue.start_ms, ',')} --> {_timestamp(cue.end_ms, ',')}\n" + "\n".join(cue.lines)
+        f"{number}\n{_timestamp(cue.start_ms, ',')} --> {_timestamp(cue.end_ms, ',')}\n"
+        + "\n".join(cue.lines)
         for number, cue in enumerate(_cues(transcript.segments), start=1)
     ]
     return "".join(f"{block}\n\n" for block in blocks)

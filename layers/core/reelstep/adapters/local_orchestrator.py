@@ -75,7 +75,9 @@ def _smallest(*limits: float | None) -> float | None:
 class LocalTaskInvoker:
     """Resolves a Task's Resource to a local handler or worker command and runs it."""
 
-    def __init__(self, machine: LocalStateMachine, project_root: Path, *, python: str = sys.executable) -> None:
+    def __init__(
+        self, machine: LocalStateMachine, project_root: Path, *, python: str = sys.executable
+    ) -> None:
         self.machine = machine
         self.project_root = project_root
         self.python = python
@@ -131,7 +133,9 @@ class LocalTaskInvoker:
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            raise StatesError("States.Timeout", f"{function.logical_id} timed out after {timeout:.0f} seconds")
+            raise StatesError(
+                "States.Timeout", f"{function.logical_id} timed out after {timeout:.0f} seconds"
+            )
         if "error" in outcome:
             raise _lambda_error(outcome["error"])
         return outcome.get("value")
@@ -152,7 +156,11 @@ class LocalTaskInvoker:
             )
         except subprocess.TimeoutExpired as exc:
             raise StatesError("States.Timeout", f"{job_name} timed out after {timeout:.0f} seconds") from exc
-        description = {"JobName": job_name, "JobId": str(uuid.uuid4()), "JobDefinition": definition.logical_id}
+        description = {
+            "JobName": job_name,
+            "JobId": str(uuid.uuid4()),
+            "JobDefinition": definition.logical_id,
+        }
         if completed.returncode != 0:
             reason = last_error_line(completed.stderr.decode("utf-8", "replace"))
             cause = {
@@ -225,7 +233,9 @@ class LocalOrchestrator:
         result = execution.result
         if result is None:
             return ExecutionInfo(execution_id=execution_id, status="RUNNING")
-        return ExecutionInfo(execution_id=execution_id, status=result.status, error=result.error, cause=result.cause)
+        return ExecutionInfo(
+            execution_id=execution_id, status=result.status, error=result.error, cause=result.cause
+        )
 
     def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionInfo:
         self._execution(execution_id).thread.join(timeout)

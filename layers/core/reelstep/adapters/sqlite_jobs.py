@@ -58,7 +58,8 @@ class SqliteJobStore:
         with self._transaction() as connection:
             try:
                 connection.execute(
-                    "INSERT INTO jobs (job_id, tenant, status, created_at, version, body) VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO jobs (job_id, tenant, status, created_at, version, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         record.job_id,
                         record.tenant,

@@ -46,7 +46,7 @@ _CloudFormationLoader.add_multi_constructor("!", _construct_tag)
 
 def load_template(path: Path) -> dict[str, Any]:
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CloudFormationLoader)  # noqa: S506
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CloudFormationLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot read {path}: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):

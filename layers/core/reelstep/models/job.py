@@ -50,12 +50,18 @@ class KeyframeOptions(_Model):
 
 class SceneOptions(_Model):
     detector: SceneDetectorName = "content"
-    threshold: float = Field(default=27.0, gt=0, description="ContentDetector threshold (AdaptiveDetector's adaptive_threshold when detector=adaptive uses its own default of 3.0 unless set).")
+    threshold: float = Field(
+        default=27.0,
+        gt=0,
+        description="ContentDetector's threshold; AdaptiveDetector keeps its own default.",
+    )
     min_scene_len: int = Field(default=15, ge=1, description="Shortest scene in frames.")
 
 
 class TranscribeOptions(_Model):
-    model: str | None = Field(default=None, description="faster-whisper model name or path; default from settings.")
+    model: str | None = Field(
+        default=None, description="faster-whisper model name or path; default from settings."
+    )
     language: str | None = Field(default=None, description="ISO code; detected when absent.")
 
 

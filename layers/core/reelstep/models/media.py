@@ -19,7 +19,9 @@ class MediaInfo(_Model):
     width: int | None = Field(default=None, description="Display width in pixels (rotation applied).")
     height: int | None = Field(default=None, description="Display height in pixels (rotation applied).")
     fps: float | None = Field(default=None, description="Average frames per second of the video stream.")
-    frame_count: int | None = Field(default=None, description="Frames in the video stream, exact or estimated.")
+    frame_count: int | None = Field(
+        default=None, description="Frames in the video stream, exact or estimated."
+    )
     rotation: int = Field(default=0, description="Display rotation in degrees (0, 90, 180, 270).")
     has_video: bool
     has_audio: bool

@@ -14,8 +14,26 @@ def extract_audio(source: Path, destination: Path, *, timeout: float) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     run(
         "ffmpeg",
-        ["-nostdin", "-v", "error", "-y", "-i", source, "-map", "0:a:0", "-vn", "-ac", "1",
-         "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", "-f", "wav", destination],
+        [
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            source,
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE),
+            "-c:a",
+            "pcm_s16le",
+            "-f",
+            "wav",
+            destination,
+        ],
         timeout=timeout,
     )
     return destination

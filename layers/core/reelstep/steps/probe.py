@@ -33,7 +33,7 @@ def _rotation(stream: dict[str, Any]) -> int:
     """Display rotation from the display matrix side data, or the legacy ``rotate`` tag."""
     for side_data in stream.get("side_data_list", []):
         if "rotation" in side_data:
-            return int(round(float(side_data["rotation"]))) % 360
+            return round(float(side_data["rotation"])) % 360
     rotate = stream.get("tags", {}).get("rotate")
     return int(rotate) % 360 if rotate and str(rotate).lstrip("-").isdigit() else 0
 

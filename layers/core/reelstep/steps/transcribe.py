@@ -5,16 +5,19 @@ decode is accepted. ``faster_whisper`` (and with it ctranslate2, onnxruntime and
 inside the functions that need it, so importing this module stays cheap for entry points that never
 transcribe.
 
-Decoding is sequential, not ``BatchedInferencePipeline``. Measured with the bundled tiny.en on 2 CPU
-cores, against two espeak-ng clips with pauses (50 s and 118 s) and jfk.flac:
+Decoding is sequential, not ``BatchedInferencePipeline``, because batching drops speech that
+sequential decoding finds. Measured with the bundled tiny.en (int8) on 2 CPU cores, on jfk.flac and
+two espeak-ng clips with pauses of 0.5 to 4 s (50 s and 118 s; the 50 s one is rebuilt by
+tests/integration/test_transcribe.py, which keeps this decision checked):
 
 * batched with segment timestamps dropped a whole sentence of the 118 s clip (11 reference words
-  deleted, 3 for sequential) and 10 words of the 50 s clip (0 for sequential);
-* batched without segment timestamps (its default) returns one segment per ~30 s VAD chunk, too
-  coarse to place speech in scenes or to cut subtitles, and still deleted more words than sequential
-  (5 against 3, and 1 against 0);
-* it was not reliably faster here: real-time factors overlapped (about 0.04 to 0.11 either way,
-  noisy on a shared 2-core machine); batching pays off on a GPU, where this module is not yet tuned.
+  deleted, against 3 for sequential) and 10 words of the 50 s clip (against 0);
+* batched without segment timestamps (its default) still deleted more (5 against 3, 1 against 0),
+  and returns one segment per ~30 s VAD chunk: too coarse to place speech in scenes or cut subtitles;
+* batched was somewhat faster on the long clips (real-time factor 0.032 to 0.045 against 0.046 to
+  0.050, medians of 3 runs) and slower on the 11 s jfk.flac (0.10 to 0.12 against 0.086). A 10 to
+  40 % gain on CPU does not pay for lost words; on a GPU the trade may differ and can be re-measured
+  with the same test.
 
 Whisper invents text on silence, music and noise. The guards, in the order they act:
 
@@ -236,7 +239,9 @@ def _words(raw_words: Iterable[Any] | None, start: float, end: float) -> list[Wo
             continue
         word_start = min(max(_ms(raw.start), floor), end)
         word_end = min(max(_ms(raw.end), word_start), end)
-        words.append(Word(start=word_start, end=word_end, word=text, probability=_probability(raw.probability)))
+        words.append(
+            Word(start=word_start, end=word_end, word=text, probability=_probability(raw.probability))
+        )
         floor = word_end
     return words
 
