@@ -40,7 +40,7 @@ DATA = {
     ],
 )
 def test_string_comparisons(rule: dict[str, Any], expected: bool) -> None:
-    # Given $.type is "Private", When compared character by character, Then the order is plain code point order
+    # Given $.type is "Private", When compared character by character, Then code point order decides
     assert matches({"Variable": "$.type", **rule}, DATA) is expected
 
 
@@ -148,7 +148,12 @@ def test_type_tests(operator: str, variable: str, expected: bool) -> None:
 
 def test_is_timestamp_needs_the_uppercase_t_and_a_zone() -> None:
     # Given timestamps breaking the spec's RFC 3339 profile, When tested, Then they are not timestamps
-    for text in ("2016-03-14t01:59:00Z", "2016-03-14T01:59:00", "2016-03-14 01:59:00Z", "2016-13-14T01:59:00Z"):
+    for text in (
+        "2016-03-14t01:59:00Z",
+        "2016-03-14T01:59:00",
+        "2016-03-14 01:59:00Z",
+        "2016-13-14T01:59:00Z",
+    ):
         assert not matches({"Variable": "$.t", "IsTimestamp": True}, {"t": text}), text
 
 

@@ -75,7 +75,11 @@ def test_parallel_branches_run_at_the_same_time() -> None:
     # Given two branches whose tasks can only finish together
     barrier = threading.Barrier(2, timeout=PATIENCE)
     invoker = Invoker(meet=lambda p: barrier.wait())
-    parallel = {"Type": "Parallel", "Branches": [branch(("A", task("meet"))), branch(("B", task("meet")))], "End": True}
+    parallel = {
+        "Type": "Parallel",
+        "Branches": [branch(("A", task("meet"))), branch(("B", task("meet")))],
+        "End": True,
+    }
     # When run, Then it succeeds: a sequential run would break the barrier
     result = Executor(machine({"P": parallel}), invoker).run({})
     assert result.status == "SUCCEEDED"
@@ -99,7 +103,10 @@ def test_the_first_branch_failure_fails_the_parallel_at_once_and_stops_the_other
     invoker = Invoker(slow=slow, fast=fail_once_slow_is_busy, after=lambda p: "never")
     parallel = {
         "Type": "Parallel",
-        "Branches": [branch(("Slow", task("slow", Next="After")), ("After", task("after"))), branch(("Fast", task("fast")))],
+        "Branches": [
+            branch(("Slow", task("slow", Next="After")), ("After", task("after"))),
+            branch(("Fast", task("fast"))),
+        ],
         "End": True,
     }
     # When run
@@ -128,12 +135,21 @@ def test_a_parallel_catches_and_retries_its_branch_errors() -> None:
 
     invoker = Invoker(flaky=flaky, broken=fails("Broken"))
     states = {
-        "Retried": {"Type": "Parallel", "Branches": [branch(("F", task("flaky")))], "Next": "Caught",
-                    "Retry": [{"ErrorEquals": ["Flaky"]}], "ResultPath": "$.retried"},
-        "Caught": {"Type": "Parallel", "Branches": [branch(("B", task("broken")))], "End": True,
-                   "Catch": [{"ErrorEquals": ["Broken"], "ResultPath": "$.caught", "Next": "Done"}]},
+        "Retried": {
+            "Type": "Parallel",
+            "Branches": [branch(("F", task("flaky")))],
+            "Next": "Caught",
+            "Retry": [{"ErrorEquals": ["Flaky"]}],
+            "ResultPath": "$.retried",
+        },
+        "Caught": {
+            "Type": "Parallel",
+            "Branches": [branch(("B", task("broken")))],
+            "End": True,
+            "Catch": [{"ErrorEquals": ["Broken"], "ResultPath": "$.caught", "Next": "Done"}],
+        },
         "Done": {"Type": "Succeed"},
-    }  # fmt: skip
+    }
     sleeps: list[float] = []
     # When run
     result = Executor(machine(states), invoker, sleep=sleeps.append).run({})
@@ -147,7 +163,7 @@ def test_a_parallel_catches_and_retries_its_branch_errors() -> None:
 
 # --- Map ---------------------------------------------------------------------------------------------
 
-SHIPMENT = {
+SHIPMENT: dict[str, Any] = {
     "ship-date": "2016-03-14T01:59:00Z",
     "detail": {
         "delivery-partner": "UQS",
@@ -165,35 +181,70 @@ VALIDATE = {"StartAt": "Validate", "States": {"Validate": task("ship-val")}}
 
 def test_the_map_example_of_the_spec() -> None:
     # Given the spec's Validate-All Map state and shipment input
-    state = {"Type": "Map", "InputPath": "$.detail", "ItemsPath": "$.shipped", "MaxConcurrency": 0,
-             "ItemProcessor": VALIDATE, "ResultPath": "$.detail.shipped", "End": True}  # fmt: skip
+    state = {
+        "Type": "Map",
+        "InputPath": "$.detail",
+        "ItemsPath": "$.shipped",
+        "MaxConcurrency": 0,
+        "ItemProcessor": VALIDATE,
+        "ResultPath": "$.detail.shipped",
+        "End": True,
+    }
     invoker = Invoker(**{"ship-val": lambda item: {"valid": item["prod"]}})
     # When run
     result = Executor(machine({"Validate-All": state}), invoker).run(SHIPMENT)
     # Then each iteration got one shipped element, and "detail.shipped" holds their outputs in order
-    assert sorted(invoker.called("ship-val"), key=SHIPMENT["detail"]["shipped"].index) == SHIPMENT["detail"]["shipped"]
-    expected = {**SHIPMENT, "detail": {**SHIPMENT["detail"], "shipped": [{"valid": p} for p in ["R31", "S39", "R31", "R40", "R40"]]}}
+    assert (
+        sorted(invoker.called("ship-val"), key=SHIPMENT["detail"]["shipped"].index)
+        == SHIPMENT["detail"]["shipped"]
+    )
+    expected = {
+        **SHIPMENT,
+        "detail": {
+            **SHIPMENT["detail"],
+            "shipped": [{"valid": p} for p in ["R31", "S39", "R31", "R40", "R40"]],
+        },
+    }
     assert result == ExecutionResult("SUCCEEDED", expected)
 
 
 def test_item_selector_reads_the_map_item_from_the_context_as_in_the_spec() -> None:
     # Given the spec's ItemSelector using $$.Map.Item.Value and the shared courier (plus the item's index)
-    selector = {"parcel.$": "$$.Map.Item.Value", "courier.$": "$.delivery-partner", "index.$": "$$.Map.Item.Index"}
-    state = {"Type": "Map", "InputPath": "$.detail", "ItemsPath": "$.shipped", "ItemSelector": selector,
-             "ItemProcessor": VALIDATE, "End": True}  # fmt: skip
+    selector = {
+        "parcel.$": "$$.Map.Item.Value",
+        "courier.$": "$.delivery-partner",
+        "index.$": "$$.Map.Item.Index",
+    }
+    state = {
+        "Type": "Map",
+        "InputPath": "$.detail",
+        "ItemsPath": "$.shipped",
+        "ItemSelector": selector,
+        "ItemProcessor": VALIDATE,
+        "End": True,
+    }
     invoker = Invoker(**{"ship-val": lambda p: p["index"]})
     # When run
     result = Executor(machine({"Validate-All": state}), invoker).run(SHIPMENT)
     # Then the first iteration's input is the spec's, and the outputs line up with the indexes
     first = next(p for p in invoker.called("ship-val") if p["index"] == 0)
-    assert first == {"parcel": {"prod": "R31", "dest-code": 9511, "quantity": 1344}, "courier": "UQS", "index": 0}
+    assert first == {
+        "parcel": {"prod": "R31", "dest-code": 9511, "quantity": 1344},
+        "courier": "UQS",
+        "index": 0,
+    }
     assert result.output == [0, 1, 2, 3, 4]
 
 
 def test_the_deprecated_iterator_and_parameters_still_work() -> None:
     # Given a Map written with Iterator and Parameters (the older names), When run
-    state = {"Type": "Map", "ItemsPath": "$.items", "Parameters": {"v.$": "$$.Map.Item.Value", "k.$": "$.k"},
-             "Iterator": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}, "End": True}  # fmt: skip
+    state = {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "Parameters": {"v.$": "$$.Map.Item.Value", "k.$": "$.k"},
+        "Iterator": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}},
+        "End": True,
+    }
     result = Executor(machine({"M": state}), Invoker()).run({"items": [1, 2], "k": "x"})
     # Then they behave as ItemProcessor and ItemSelector
     assert result.output == [{"v": 1, "k": "x"}, {"v": 2, "k": "x"}]
@@ -236,9 +287,15 @@ def test_max_concurrency_bounds_the_iterations_running_at_once() -> None:
         return index
 
     def run(concurrency: int, items: int) -> None:
-        state = {"Type": "Map", "MaxConcurrency": concurrency, "End": True,
-                 "ItemProcessor": {"StartAt": "T", "States": {"T": task("probe")}}}  # fmt: skip
-        assert Executor(machine({"M": state}), Invoker(probe=probe)).run(list(range(items))).output == list(range(items))
+        state = {
+            "Type": "Map",
+            "MaxConcurrency": concurrency,
+            "End": True,
+            "ItemProcessor": {"StartAt": "T", "States": {"T": task("probe")}},
+        }
+        assert Executor(machine({"M": state}), Invoker(probe=probe)).run(list(range(items))).output == list(
+            range(items)
+        )
 
     # When MaxConcurrency is 1, Then one iteration runs at a time, in the items' order (the spec's rule)
     run(1, 6)
@@ -257,7 +314,12 @@ def test_a_failed_iteration_fails_the_map_with_its_own_error_unless_tolerated() 
         return item
 
     def run(items: list[int], **tolerance: Any) -> ExecutionResult:
-        state = {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "T", "States": {"T": task("check")}}, **tolerance}
+        state = {
+            "Type": "Map",
+            "End": True,
+            "ItemProcessor": {"StartAt": "T", "States": {"T": task("check")}},
+            **tolerance,
+        }
         return Executor(machine({"M": state}), Invoker(check=odd_fails)).run(items)
 
     # When nothing is tolerated, Then the Map fails with the iteration's error
@@ -267,7 +329,9 @@ def test_a_failed_iteration_fails_the_map_with_its_own_error_unless_tolerated() 
     # And beyond it (or beyond ToleratedFailurePercentage) the Map fails with the threshold error
     assert run([0, 1, 2, 3], ToleratedFailureCount=1).error == "States.ExceedToleratedFailureThreshold"
     assert run([0, 1, 2, 3], ToleratedFailurePercentage=50).status == "SUCCEEDED"
-    assert run([0, 1, 2, 3, 5], ToleratedFailurePercentage=50).error == "States.ExceedToleratedFailureThreshold"
+    assert (
+        run([0, 1, 2, 3, 5], ToleratedFailurePercentage=50).error == "States.ExceedToleratedFailureThreshold"
+    )
     assert run([1, 3], ToleratedFailureCountPath="$$.Execution.Input[0]").error == (
         "States.ExceedToleratedFailureThreshold"
     )
@@ -275,8 +339,12 @@ def test_a_failed_iteration_fails_the_map_with_its_own_error_unless_tolerated() 
 
 def test_map_items_must_be_an_array_and_may_be_empty() -> None:
     # Given a Map over "$.items"
-    state = {"Type": "Map", "ItemsPath": "$.items", "End": True,
-             "ItemProcessor": {"StartAt": "T", "States": {"T": task("never")}}}  # fmt: skip
+    state = {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "End": True,
+        "ItemProcessor": {"StartAt": "T", "States": {"T": task("never")}},
+    }
     executor = Executor(machine({"M": state}), Invoker(never=lambda p: p))
     # When items is empty, Then the result is an empty array; when it is not an array, States.Runtime
     assert executor.run({"items": []}) == ExecutionResult("SUCCEEDED", [])
@@ -285,9 +353,16 @@ def test_map_items_must_be_an_array_and_may_be_empty() -> None:
 
 def test_a_terminal_error_in_an_iteration_is_never_tolerated_or_caught() -> None:
     # Given an iteration whose path fails (States.Runtime), a generous tolerance and a catch-all
-    state = {"Type": "Map", "ToleratedFailurePercentage": 100, "Next": "Done",
-             "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
-             "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Pass", "InputPath": "$.missing", "End": True}}}}  # fmt: skip
+    state = {
+        "Type": "Map",
+        "ToleratedFailurePercentage": 100,
+        "Next": "Done",
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+        "ItemProcessor": {
+            "StartAt": "T",
+            "States": {"T": {"Type": "Pass", "InputPath": "$.missing", "End": True}},
+        },
+    }
     definition = machine({"M": state, "Done": {"Type": "Succeed"}})
     # When run, Then the execution fails with States.Runtime
     assert Executor(definition, Invoker()).run([{}]).error == "States.Runtime"
@@ -335,8 +410,15 @@ def test_abort_interrupts_a_real_wait_and_stops_map_iterations() -> None:
             if name == "Pause":
                 entered.set()
 
-    state = {"Type": "Map", "MaxConcurrency": 1, "End": True,
-             "ItemProcessor": {"StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 60, "End": True}}}}  # fmt: skip
+    state = {
+        "Type": "Map",
+        "MaxConcurrency": 1,
+        "End": True,
+        "ItemProcessor": {
+            "StartAt": "Pause",
+            "States": {"Pause": {"Type": "Wait", "Seconds": 60, "End": True}},
+        },
+    }
     executor = Executor(machine({"M": state}), Invoker(), listener=WhenWaiting())
     thread, results = run_in_thread(executor, [1, 2, 3])
     assert entered.wait(PATIENCE)
@@ -367,7 +449,9 @@ def test_the_state_machine_timeout_ends_the_execution_timed_out() -> None:
 def test_one_executor_runs_executions_side_by_side() -> None:
     # Given one Executor and tasks that only finish when two executions are inside them together
     barrier = threading.Barrier(2, timeout=PATIENCE)
-    executor = Executor(machine({"T": task("meet", ResultPath="$.met")}), Invoker(meet=lambda p: barrier.wait() >= 0))
+    executor = Executor(
+        machine({"T": task("meet", ResultPath="$.met")}), Invoker(meet=lambda p: barrier.wait() >= 0)
+    )
     # When two runs start from two threads, Then both succeed with their own data
     first, first_results = run_in_thread(executor, {"n": 1})
     second, second_results = run_in_thread(executor, {"n": 2})

@@ -14,7 +14,9 @@ from reelstep.asl import Executor, InvalidDefinition
 ANALYZE = Path(__file__).parents[3] / "infrastructure" / "statemachines" / "analyze.asl.json"
 
 
-def never_called(resource: str, parameters: Any, *, timeout_seconds: float | None, context: dict[str, Any]) -> Any:
+def never_called(
+    resource: str, parameters: Any, *, timeout_seconds: float | None, context: dict[str, Any]
+) -> Any:
     raise AssertionError("no task runs while a definition is checked")
 
 
@@ -35,10 +37,16 @@ def test_the_real_analysis_definition_loads_once_its_placeholders_are_substitute
     # Given the project's analysis state machine and a value for each placeholder
     text = ANALYZE.read_text()
     names = {
-        "IngestFunctionArn", "ProbeMediaFunctionArn", "DetectScenesFunctionArn", "PickKeyframesFunctionArn",
-        "ExtractAudioFunctionArn", "TranscribeJobDefinitionArn", "GpuJobQueueArn", "FinalizeFunctionArn",
+        "IngestFunctionArn",
+        "ProbeMediaFunctionArn",
+        "DetectScenesFunctionArn",
+        "PickKeyframesFunctionArn",
+        "ExtractAudioFunctionArn",
+        "TranscribeJobDefinitionArn",
+        "GpuJobQueueArn",
+        "FinalizeFunctionArn",
         "RecordFailureFunctionArn",
-    }  # fmt: skip
+    }
     # When it is loaded, Then it compiles with all its states
     executor = Executor(text, never_called, substitutions={name: f"local:{name}" for name in names})
     assert executor.machine.start_at == "Ingest Source"
@@ -47,7 +55,9 @@ def test_the_real_analysis_definition_loads_once_its_placeholders_are_substitute
 
 def test_unresolved_placeholders_are_all_named() -> None:
     # Given a definition with two placeholders and a value for only one
-    definition = machine({"A": {"Type": "Task", "Resource": "${One}", "Next": "B"}, "B": {**PASS_END, "Comment": "${Two}"}})
+    definition = machine(
+        {"A": {"Type": "Task", "Resource": "${One}", "Next": "B"}, "B": {**PASS_END, "Comment": "${Two}"}}
+    )
     # When loaded, Then the one left over is named
     message = rejected(definition, substitutions={"One": "arn:one"})
     assert "${Two}" in message
@@ -68,14 +78,20 @@ def test_unresolved_placeholders_are_all_named() -> None:
         ({"A": {"Type": "Wait", "End": True}}, "exactly one of Seconds"),
         ({"A": {"Type": "Wait", "Seconds": 1, "SecondsPath": "$.s", "End": True}}, "exactly one of Seconds"),
         ({"A": {"Type": "Wait", "Timestamp": "tomorrow", "End": True}}, "not an RFC 3339 timestamp"),
-        ({"A": {"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}}, "Error and ErrorPath cannot be used together"),
+        (
+            {"A": {"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}},
+            "Error and ErrorPath cannot be used together",
+        ),
         ({"A": {**PASS_END, "InputPath": "$.a[?"}}, "State 'A': 'InputPath'"),
         ({"A": {**PASS_END, "ResultPath": "$.a[*]"}}, "not a reference path"),
         ({"A": {**PASS_END, "ResultPath": "$$.Execution"}}, "context object"),
         ({"A": {**PASS_END, "Parameters": {"x.$": "States.Nope()"}}}, "unknown function"),
         ({"A": {**PASS_END, "Parameters": {"x.$": "$.a", "x": 1}}}, "two fields named 'x'"),
         ({"A": {**PASS_END, "Parameters": {"x.$": 5}}}, "must be a path or an intrinsic function"),
-        ({"A": {"Type": "Task", "Resource": "r", "TimeoutSeconds": 0, "End": True}}, "'TimeoutSeconds' must be"),
+        (
+            {"A": {"Type": "Task", "Resource": "r", "TimeoutSeconds": 0, "End": True}},
+            "'TimeoutSeconds' must be",
+        ),
         (
             {"A": {"Type": "Task", "Resource": "r", "TimeoutSeconds": 5, "HeartbeatSeconds": 5, "End": True}},
             "HeartbeatSeconds must be smaller",
@@ -98,12 +114,18 @@ def test_structural_errors_name_the_state(states: dict[str, Any], fragment: str)
         ({"Retry": [{"ErrorEquals": ["States.ALL", "E"]}]}, "States.ALL must appear alone"),
         ({"Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["E"]}]}, "in the last entry"),
         ({"Retry": [{"ErrorEquals": []}]}, "'ErrorEquals' must be a non-empty array"),
-        ({"Retry": [{"ErrorEquals": ["E"], "BackoffRate": 0.5}]}, "'BackoffRate' must be a number of at least 1.0"),
+        (
+            {"Retry": [{"ErrorEquals": ["E"], "BackoffRate": 0.5}]},
+            "'BackoffRate' must be a number of at least 1.0",
+        ),
         ({"Retry": [{"ErrorEquals": ["E"], "IntervalSeconds": 0}]}, "'IntervalSeconds' must be an integer"),
         ({"Retry": [{"ErrorEquals": ["E"], "MaxAttempts": -1}]}, "'MaxAttempts' must be an integer"),
         ({"Retry": [{"ErrorEquals": ["E"], "JitterStrategy": "SOME"}]}, "FULL or NONE"),
         ({"Retry": [{"ErrorEquals": ["E"], "MaxDelaySeconds": 0}]}, "'MaxDelaySeconds' must be"),
-        ({"Catch": [{"ErrorEquals": ["States.ALL"], "Next": "B"}, {"ErrorEquals": ["E"], "Next": "B"}]}, "last"),
+        (
+            {"Catch": [{"ErrorEquals": ["States.ALL"], "Next": "B"}, {"ErrorEquals": ["E"], "Next": "B"}]},
+            "last",
+        ),
         ({"Catch": [{"ErrorEquals": ["E"], "Next": "Nowhere"}]}, "Catch[0].Next 'Nowhere' names no state"),
         ({"Catch": [{"ErrorEquals": ["E"]}]}, "'Next' must be a string"),
     ],
@@ -129,10 +151,13 @@ def test_names_must_be_unique_across_branches() -> None:
 def test_transitions_cannot_leave_a_branch() -> None:
     # Given a branch state whose Next targets a state outside its branch
     states = {
-        "P": {"Type": "Parallel", "Branches": [{"StartAt": "In", "States": {"In": {"Type": "Pass", "Next": "Out"}}}],
-              "Next": "Out"},
+        "P": {
+            "Type": "Parallel",
+            "Branches": [{"StartAt": "In", "States": {"In": {"Type": "Pass", "Next": "Out"}}}],
+            "Next": "Out",
+        },
         "Out": PASS_END,
-    }  # fmt: skip
+    }
     # When built, Then the dangling transition is reported in the branch's scope
     assert "State 'In': Next 'Out' names no state in branch 0 of state 'P'" in rejected(machine(states))
 
@@ -154,7 +179,11 @@ def test_map_fields_that_cannot_run_locally_or_are_malformed(extra: dict[str, An
     states = {
         "M": {
             "Type": "Map",
-            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "I", "States": {"I": PASS_END}},
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                "StartAt": "I",
+                "States": {"I": PASS_END},
+            },
             "End": True,
             **extra,
         }
@@ -165,8 +194,11 @@ def test_map_fields_that_cannot_run_locally_or_are_malformed(extra: dict[str, An
 
 def test_a_distributed_map_without_s3_fields_is_accepted() -> None:
     # Given a DISTRIBUTED Map that reads its items from the input
-    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, "StartAt": "I",
-                 "States": {"I": PASS_END}}  # fmt: skip
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+        "StartAt": "I",
+        "States": {"I": PASS_END},
+    }
     # When built, Then it loads (it runs like INLINE locally)
     Executor(machine({"M": {"Type": "Map", "ItemProcessor": processor, "End": True}}), never_called)
 
@@ -182,7 +214,7 @@ def test_top_level_structure() -> None:
 
 
 def test_the_definition_is_not_changed_by_loading() -> None:
-    # Given a definition dict with placeholders, When loaded with substitutions, Then the caller's dict is intact
+    # Given a definition dict with placeholders, When loaded with substitutions, Then the dict is intact
     definition = machine({"A": {"Type": "Task", "Resource": "${Fn}", "End": True}})
     before = copy.deepcopy(definition)
     Executor(definition, never_called, substitutions={"Fn": "arn:fn"})

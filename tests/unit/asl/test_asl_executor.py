@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,8 +64,12 @@ def machine(states: dict[str, Any], **top: Any) -> dict[str, Any]:
     return {"StartAt": next(iter(states)), "States": states, **top}
 
 
-def execute(definition: dict[str, Any], data: Any, tasks: Tasks | None = None, **options: Any) -> ExecutionResult:
-    return Executor(definition, tasks or Tasks(), clock=lambda: NOW, **options).run(data, execution_name="run-1")
+def execute(
+    definition: dict[str, Any], data: Any, tasks: Tasks | None = None, **options: Any
+) -> ExecutionResult:
+    return Executor(definition, tasks or Tasks(), clock=lambda: NOW, **options).run(
+        data, execution_name="run-1"
+    )
 
 
 # --- input and output processing ---------------------------------------------------------------------
@@ -117,7 +121,10 @@ def test_parameters_result_selector_result_path_and_output_path_apply_in_order()
         "fn",
         InputPath="$.job",
         Parameters={"id.$": "$.id", "fixed": 1, "nested": [{"from.$": "$.id"}]},
-        ResultSelector={"size.$": "$.Payload.size", "ok.$": "States.ArrayContains(States.Array(200), $.StatusCode)"},
+        ResultSelector={
+            "size.$": "$.Payload.size",
+            "ok.$": "States.ArrayContains(States.Array(200), $.StatusCode)",
+        },
         ResultPath="$.job.result",
         OutputPath="$.job",
     )
@@ -140,7 +147,9 @@ def test_null_paths_discard_as_the_spec_says() -> None:
 
 def test_an_indefinite_output_path_gathers_its_matches_into_an_array() -> None:
     # Given the spec's note on "$.a[0,1]", When used as an OutputPath, Then the two values form an array
-    result = execute(machine({"P": {"Type": "Pass", "OutputPath": "$.a[0,1]", "End": True}}), {"a": [1, 2, 3]})
+    result = execute(
+        machine({"P": {"Type": "Pass", "OutputPath": "$.a[0,1]", "End": True}}), {"a": [1, 2, 3]}
+    )
     assert result.output == [1, 2]
 
 
@@ -153,9 +162,16 @@ def test_an_indefinite_output_path_gathers_its_matches_into_an_array() -> None:
         task("fn", ResultSelector={"x.$": "$.missing"}),
     ],
 )
-def test_a_path_that_matches_nothing_fails_with_states_runtime_even_under_catch_all(state: dict[str, Any]) -> None:
+def test_a_path_that_matches_nothing_fails_with_states_runtime_even_under_catch_all(
+    state: dict[str, Any],
+) -> None:
     # Given a path that cannot be applied, and a catch-all catcher
-    state = {**state, "End": False, "Next": "Done", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}]}
+    state = {
+        **state,
+        "End": False,
+        "Next": "Done",
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+    }
     definition = machine({"X": state, "Done": {"Type": "Succeed"}})
     # When run, Then the execution fails with States.Runtime: runtime errors are never caught
     result = execute(definition, {"present": 1}, Tasks(fn={"a": 1}))
@@ -175,15 +191,26 @@ def test_result_path_on_a_string_input_is_a_result_path_match_failure() -> None:
 
 def test_pass_state_result_and_result_path_from_the_spec() -> None:
     # Given the spec's ProvideTestData Pass state, When run on {"georefOf": "Home"}
-    state = {"Type": "Pass", "Result": {"x-datum": 0.381018, "y-datum": 622.2269926397355}, "ResultPath": "$.coords"}
+    state = {
+        "Type": "Pass",
+        "Result": {"x-datum": 0.381018, "y-datum": 622.2269926397355},
+        "ResultPath": "$.coords",
+    }
     result = execute(machine({"ProvideTestData": {**state, "End": True}}), {"georefOf": "Home"})
     # Then the fixed data joins the input under "coords"
-    assert result.output == {"georefOf": "Home", "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355}}
+    assert result.output == {
+        "georefOf": "Home",
+        "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355},
+    }
 
 
 def test_pass_state_parameters_and_passthrough() -> None:
     # Given a Pass with Parameters and no Result, Then its output is the payload
-    state = {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "name.$": "$$.State.Name"}, "End": True}
+    state = {
+        "Type": "Pass",
+        "Parameters": {"n.$": "States.MathAdd($.n, 1)", "name.$": "$$.State.Name"},
+        "End": True,
+    }
     assert execute(machine({"Inc": state}), {"n": 1}).output == {"n": 2, "name": "Inc"}
     # And a bare Pass copies its input through
     assert execute(machine({"Same": {"Type": "Pass", "End": True}}), [1, "two"]).output == [1, "two"]
@@ -212,7 +239,11 @@ def test_wait_state(wait: dict[str, Any], data: Any, expected_sleep: list[float]
 
 @pytest.mark.parametrize(
     ("wait", "data"),
-    [({"SecondsPath": "$.d"}, {"d": -1}), ({"SecondsPath": "$.d"}, {"d": "5"}), ({"TimestampPath": "$.d"}, {"d": "soon"})],
+    [
+        ({"SecondsPath": "$.d"}, {"d": -1}),
+        ({"SecondsPath": "$.d"}, {"d": "5"}),
+        ({"TimestampPath": "$.d"}, {"d": "soon"}),
+    ],
 )
 def test_wait_paths_must_select_valid_values(wait: dict[str, Any], data: Any) -> None:
     # Given a SecondsPath or TimestampPath selecting a bad value, When run, Then States.Runtime
@@ -229,7 +260,9 @@ def test_succeed_applies_input_and_output_paths() -> None:
 def test_fail_state_with_literal_and_dynamic_error_and_cause() -> None:
     # Given the spec's Fail state, When reached, Then the execution fails with its Error and Cause
     literal = {"Type": "Fail", "Error": "ErrorA", "Cause": "Kaiju attack"}
-    assert execute(machine({"F": literal}), {}) == ExecutionResult("FAILED", error="ErrorA", cause="Kaiju attack")
+    assert execute(machine({"F": literal}), {}) == ExecutionResult(
+        "FAILED", error="ErrorA", cause="Kaiju attack"
+    )
     # And ErrorPath/CausePath take a reference path or an intrinsic function
     dynamic = {"Type": "Fail", "ErrorPath": "$.Error", "CausePath": "States.Format('code {}', $.code)"}
     result = execute(machine({"F": dynamic}), {"Error": "Bad", "code": 42})
@@ -244,7 +277,11 @@ def test_choice_routes_by_rules_then_default_and_fails_when_nothing_matches() ->
         "Default": "Small",
         "OutputPath": "$.n",
     }
-    states = {"C": choice, "Big": {"Type": "Pass", "Result": "big", "End": True}, "Small": {"Type": "Succeed"}}
+    states = {
+        "C": choice,
+        "Big": {"Type": "Pass", "Result": "big", "End": True},
+        "Small": {"Type": "Succeed"},
+    }
     # When run, Then a matching rule wins, and otherwise Default is taken (the output went through OutputPath)
     assert execute(machine(states), {"n": 11}).output == "big"
     assert execute(machine(states), {"n": 1}).output == 1
@@ -273,7 +310,10 @@ def test_the_context_object_reaches_parameters_and_the_invoker() -> None:
         "StartTime": "2024-05-06T07:08:09.123Z",
         "RedriveCount": 0,
     }
-    assert context["StateMachine"] == {"Id": "arn:aws:states:local:000000000000:stateMachine:analyze", "Name": "analyze"}
+    assert context["StateMachine"] == {
+        "Id": "arn:aws:states:local:000000000000:stateMachine:analyze",
+        "Name": "analyze",
+    }
     assert context["State"] == {"Name": "Work", "EnteredTime": "2024-05-06T07:08:09.123Z", "RetryCount": 0}
 
 
@@ -298,7 +338,11 @@ def test_the_invoker_gets_the_substituted_resource_and_the_timeout() -> None:
     # When run
     execute(machine(states), {"limit": 5}, tasks, substitutions={"Fn": "arn:fn"})
     # Then each call names the substituted resource and the timeout the definition sets (None if none)
-    assert [(c.resource, c.timeout_seconds) for c in tasks.calls] == [("arn:fn", 30), ("arn:fn", 5), ("arn:fn", None)]
+    assert [(c.resource, c.timeout_seconds) for c in tasks.calls] == [
+        ("arn:fn", 30),
+        ("arn:fn", 5),
+        ("arn:fn", None),
+    ]
 
 
 def test_a_timeout_seconds_path_must_select_a_positive_integer() -> None:
@@ -338,9 +382,9 @@ def test_the_invoker_cannot_change_the_state_data_it_was_given() -> None:
 # --- Retry -------------------------------------------------------------------------------------------
 
 
-def retrying(retry: list[dict[str, Any]], tasks: Tasks, catch: list[dict[str, Any]] | None = None) -> tuple[
-    ExecutionResult, list[float]
-]:
+def retrying(
+    retry: list[dict[str, Any]], tasks: Tasks, catch: list[dict[str, Any]] | None = None
+) -> tuple[ExecutionResult, list[float]]:
     sleeps: list[float] = []
     states = {"X": task("fn", Retry=retry, Next="Done"), "Done": {"Type": "Pass", "End": True}}
     if catch:
@@ -387,7 +431,9 @@ def test_full_jitter_draws_each_wait_between_zero_and_the_backoff_interval() -> 
 
 def test_the_complex_retry_scenario_of_the_spec() -> None:
     # Given the spec's two retriers and catch-all catcher, and a task failing ErrorA, ErrorB, ErrorC, ErrorB
-    errors = iter([StatesError("ErrorA"), StatesError("ErrorB"), StatesError("ErrorC"), StatesError("ErrorB")])
+    errors = iter(
+        [StatesError("ErrorA"), StatesError("ErrorB"), StatesError("ErrorC"), StatesError("ErrorB")]
+    )
     retry = [
         {"ErrorEquals": ["ErrorA", "ErrorB"], "IntervalSeconds": 1, "BackoffRate": 2, "MaxAttempts": 2},
         {"ErrorEquals": ["ErrorC"], "IntervalSeconds": 5},
@@ -401,7 +447,10 @@ def test_the_complex_retry_scenario_of_the_spec() -> None:
 
 def test_max_attempts_zero_never_retries_as_in_the_spec() -> None:
     # Given the spec's "retry anything except States.Timeout" pair of retriers
-    retry = [{"ErrorEquals": ["States.Timeout"], "MaxAttempts": 0}, {"ErrorEquals": ["States.ALL"]}]
+    retry: list[dict[str, Any]] = [
+        {"ErrorEquals": ["States.Timeout"], "MaxAttempts": 0},
+        {"ErrorEquals": ["States.ALL"]},
+    ]
     # When the task times out, Then it is not retried at all
     tasks = Tasks(fn=StatesError("States.Timeout"))
     _, sleeps = retrying(retry, tasks)
@@ -416,7 +465,7 @@ def test_a_retried_task_sees_its_retry_count_and_may_succeed() -> None:
     # Given a task that fails twice then succeeds
     tasks = Tasks(fn=iter([StatesError("E"), StatesError("E"), {"done": True}]))
     # When retried
-    result, sleeps = retrying([{"ErrorEquals": ["E"]}], tasks)
+    result, _ = retrying([{"ErrorEquals": ["E"]}], tasks)
     # Then the context's State.RetryCount counts the retries, and the third attempt's result is the output
     assert [c.context["State"]["RetryCount"] for c in tasks.calls] == [0, 1, 2]
     assert result == ExecutionResult("SUCCEEDED", {"done": True})
@@ -437,7 +486,7 @@ def test_task_failed_matches_every_task_error_but_a_timeout() -> None:
 
 
 def test_a_catcher_places_the_error_output_at_its_result_path_as_in_the_spec() -> None:
-    # Given the spec's catchers: java.lang.Exception to RecoveryState at "$.error-info", anything else to EndMachine
+    # Given the spec's catchers: java.lang.Exception to RecoveryState at "$.error-info", else to EndMachine
     catch = [
         {"ErrorEquals": ["java.lang.Exception"], "ResultPath": "$.error-info", "Next": "RecoveryState"},
         {"ErrorEquals": ["States.ALL"], "Next": "EndMachine"},
@@ -458,7 +507,9 @@ def test_a_catcher_places_the_error_output_at_its_result_path_as_in_the_spec() -
 def test_retry_comes_before_catch() -> None:
     # Given a state with both a retrier and a catcher for the same error
     tasks = Tasks(fn=StatesError("E"))
-    result, sleeps = retrying([{"ErrorEquals": ["E"], "MaxAttempts": 2}], tasks, catch=[{"ErrorEquals": ["E"], "Next": "Z"}])
+    result, sleeps = retrying(
+        [{"ErrorEquals": ["E"], "MaxAttempts": 2}], tasks, catch=[{"ErrorEquals": ["E"], "Next": "Z"}]
+    )
     # When the task keeps failing, Then the retries run out first and then the catcher takes over
     assert (sleeps, len(tasks.calls)) == ([1, 2], 3)
     assert result.output == {"Error": "E", "Cause": ""}
@@ -479,8 +530,12 @@ def test_an_oversized_output_fails_with_data_limit_exceeded_which_cannot_be_caug
 
 def test_an_intrinsic_failure_can_be_caught() -> None:
     # Given Parameters whose intrinsic fails on this input, and a catcher for it
-    state = task("fn", Parameters={"x.$": "States.StringToJson($.text)"}, Next="Done",
-                 Catch=[{"ErrorEquals": ["States.IntrinsicFailure"], "ResultPath": "$.err", "Next": "Done"}])  # fmt: skip
+    state = task(
+        "fn",
+        Parameters={"x.$": "States.StringToJson($.text)"},
+        Next="Done",
+        Catch=[{"ErrorEquals": ["States.IntrinsicFailure"], "ResultPath": "$.err", "Next": "Done"}],
+    )
     definition = machine({"X": state, "Done": {"Type": "Succeed"}})
     # When run, Then the catcher receives States.IntrinsicFailure and the task never ran
     tasks = Tasks(fn=1)
@@ -504,13 +559,17 @@ def test_the_listener_sees_states_enter_exit_retry_and_fail_and_cannot_break_the
             events.append(("exited", name))
             raise RuntimeError("a broken hook")
 
-        def state_retried(self, name: str, error: StatesError, retry_count: int, delay_seconds: float) -> None:
+        def state_retried(
+            self, name: str, error: StatesError, retry_count: int, delay_seconds: float
+        ) -> None:
             events.append(("retried", name, error.error, retry_count, delay_seconds))
 
         def state_failed(self, name: str, error: StatesError, next_state: str | None) -> None:
             events.append(("failed", name, error.error, next_state))
 
-    state = task("fn", Retry=[{"ErrorEquals": ["E"], "MaxAttempts": 1}], Catch=[{"ErrorEquals": ["E"], "Next": "F"}])
+    state = task(
+        "fn", Retry=[{"ErrorEquals": ["E"], "MaxAttempts": 1}], Catch=[{"ErrorEquals": ["E"], "Next": "F"}]
+    )
     definition = machine({"X": {**state, "End": False, "Next": "F"}, "F": {"Type": "Fail", "Error": "Final"}})
     # When the task fails twice and is caught, and the Fail state ends the run
     result = execute(definition, {}, Tasks(fn=StatesError("E")), listener=Recorder(), sleep=lambda s: None)
@@ -543,7 +602,12 @@ def test_the_analysis_state_machine_runs_end_to_end() -> None:
     tasks = Tasks(
         **{
             "local:IngestFunctionArn": {"input_key": "in/j1"},
-            "local:ProbeMediaFunctionArn": {"scenes": True, "keyframes": True, "audio": True, "transcribe": True},
+            "local:ProbeMediaFunctionArn": {
+                "scenes": True,
+                "keyframes": True,
+                "audio": True,
+                "transcribe": True,
+            },
             "local:DetectScenesFunctionArn": {},
             "local:PickKeyframesFunctionArn": {},
             "local:ExtractAudioFunctionArn": {},
@@ -582,5 +646,8 @@ def test_the_analysis_state_machine_records_a_failure_and_fails() -> None:
     result = analyze_executor(tasks).run({"job_id": "j2"})
     # Then the failure is recorded with the error output, and the execution fails with the recorded cause
     record = tasks.calls[-1]
-    assert record.parameters == {"job_id": "j2", "error": {"Error": "UnsupportedMedia", "Cause": "no video stream"}}
+    assert record.parameters == {
+        "job_id": "j2",
+        "error": {"Error": "UnsupportedMedia", "Cause": "no video stream"},
+    }
     assert result == ExecutionResult("FAILED", error="JobFailed", cause="no video stream")

@@ -86,7 +86,12 @@ def test_string_to_json_and_json_to_string_from_the_spec() -> None:
 def test_array_from_the_spec() -> None:
     # Given the spec's States.Array example, When evaluated, Then the arguments are gathered in order
     data = {"someJson": {"random": "abcdefg"}, "zebra": "stripe"}
-    assert call("States.Array('Foo', 2020, $.someJson, null)", data) == ["Foo", 2020, {"random": "abcdefg"}, None]
+    assert call("States.Array('Foo', 2020, $.someJson, null)", data) == [
+        "Foo",
+        2020,
+        {"random": "abcdefg"},
+        None,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +109,7 @@ def test_array_from_the_spec() -> None:
     ],
 )
 def test_array_and_math_functions_with_the_spec_examples(text: str, expected: Any) -> None:
-    # Given the inputs of the spec's Appendix B examples, When each function runs, Then it returns the spec's value
+    # Given the spec's Appendix B example inputs, When each function runs, Then it gives the spec's value
     data = {
         "inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9],
         "lookingFor": 5,
@@ -132,7 +137,7 @@ def test_base64_round_trip_from_the_spec() -> None:
     [("MD5", "md5"), ("SHA-1", "sha1"), ("SHA-256", "sha256"), ("SHA-384", "sha384"), ("SHA-512", "sha512")],
 )
 def test_hash_supports_the_five_algorithms(algorithm: str, name: str) -> None:
-    # Given the spec's data "input data", When hashed with each algorithm, Then the lowercase hex digest returns
+    # Given the spec's data "input data", When hashed with each algorithm, Then the hex digest is returned
     # (the spec prints the SHA-1 digest with one digit missing; hashlib's value is the real one)
     result = call("States.Hash($.Data, $.Algorithm)", {"Data": "input data", "Algorithm": algorithm})
     assert result == hashlib.new(name, b"input data").hexdigest()
@@ -140,7 +145,9 @@ def test_hash_supports_the_five_algorithms(algorithm: str, name: str) -> None:
 
 def test_string_split_from_the_spec_and_with_several_delimiters() -> None:
     # Given the spec's comma-separated string, When split, Then the pieces are returned
-    assert call("States.StringSplit($.inputString, $.splitter)", {"inputString": "1,2,3,4,5", "splitter": ","}) == [
+    assert call(
+        "States.StringSplit($.inputString, $.splitter)", {"inputString": "1,2,3,4,5", "splitter": ","}
+    ) == [
         "1",
         "2",
         "3",
@@ -148,13 +155,23 @@ def test_string_split_from_the_spec_and_with_several_delimiters() -> None:
         "5",
     ]
     # And each character of the delimiter splits, as the developer guide's ".+,=" example shows
-    assert call("States.StringSplit('This.is+a,test=string', '.+,=')") == ["This", "is", "a", "test", "string"]
+    assert call("States.StringSplit('This.is+a,test=string', '.+,=')") == [
+        "This",
+        "is",
+        "a",
+        "test",
+        "string",
+    ]
 
 
 def test_json_merge_shallow_from_the_spec_and_deep() -> None:
     # Given the spec's two objects sharing "a", When merged shallowly, Then the second "a" wins whole
     data = {"json1": {"a": {"a1": 1, "a2": 2}, "b": 2}, "json2": {"a": {"a3": 1, "a4": 2}, "c": 3}}
-    assert call("States.JsonMerge($.json1, $.json2, false)", data) == {"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3}
+    assert call("States.JsonMerge($.json1, $.json2, false)", data) == {
+        "a": {"a3": 1, "a4": 2},
+        "b": 2,
+        "c": 3,
+    }
     # And a deep merge combines the nested objects
     assert call("States.JsonMerge($.json1, $.json2, true)", data)["a"] == {"a1": 1, "a2": 2, "a3": 1, "a4": 2}
 

@@ -92,7 +92,9 @@ def test_a_definite_path_that_matches_nothing_raises(path: str) -> None:
         parse_path(path).evaluate(SPEC_INPUT)
 
 
-@pytest.mark.parametrize("text", ["foo", "", "$.", "$.a[", "$.a[x]", "$.a[1:2:3:4]", "$.a[?(@.b <)]", "$[0:1:0]"])
+@pytest.mark.parametrize(
+    "text", ["foo", "", "$.", "$.a[", "$.a[x]", "$.a[1:2:3:4]", "$.a[?(@.b <)]", "$[0:1:0]"]
+)
 def test_malformed_paths_are_rejected(text: str) -> None:
     # Given malformed path text, When it is parsed, Then a PathSyntaxError is raised
     with pytest.raises(PathSyntaxError):

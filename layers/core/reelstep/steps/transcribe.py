@@ -136,8 +136,9 @@ def load_model(
     """Load a Whisper model once; the caller reuses the handle for every file it transcribes.
 
     Raises ModelUnavailable when faster-whisper is missing or the model cannot be found or loaded, so the
-    job records the step as skipped instead of failing. On CPU, compute_type 'default' means int8:
-    several times faster than float32 with no measurable loss for the tiny model.
+    job records the step as skipped instead of failing. On CPU, compute_type 'default' means int8: with
+    tiny.en on 2 cores it ran 1.6x faster than float32 at the same word error rate (jfk.flac 0.0 both,
+    the 50 s espeak-ng test clip 0.078 against 0.089).
     """
     try:
         import ctranslate2
@@ -230,7 +231,7 @@ def _probability(value: float | None) -> float:
 
 
 def _words(raw_words: Iterable[Any] | None, start: float, end: float) -> list[Word]:
-    """Words clamped inside their segment and made monotonic (each starts where the last one ended)."""
+    """Words clamped inside their segment and made monotonic: none starts before the previous one ends."""
     words: list[Word] = []
     floor = start
     for raw in raw_words or ():
