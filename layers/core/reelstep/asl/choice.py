@@ -61,7 +61,7 @@ _COMPARISON_OPERATORS = {
     for suffix in ("", "Path")
     if kind != "Boolean" or relation == "Equals"
 }
-OPERATORS = frozenset({*_COMPARISON_OPERATORS, "StringMatches", "IsPresent", *_TYPE_TESTS})
+_OPERATORS = frozenset({*_COMPARISON_OPERATORS, "StringMatches", "IsPresent", *_TYPE_TESTS})
 
 
 class ChoiceRule(ABC):
@@ -181,7 +181,7 @@ def _compile_expression(raw: dict[str, Any], fields: set[str]) -> ChoiceRule:
             f"a data-test rule needs a 'Variable' and exactly one comparison operator, got {sorted(fields)}"
         )
     (name,) = operators
-    if name not in OPERATORS:
+    if name not in _OPERATORS:
         raise RuleError(f"unknown comparison operator {name!r}")
     return _compile_test(_path(raw["Variable"], "Variable"), name, raw[name])
 

@@ -262,10 +262,11 @@ class _Fields:
         if len(present) > 1:
             raise self.fail(f"{' and '.join(present)} cannot be used together")
 
-    def string(self, key: str, *, required: bool = False) -> str | None:
+    def string(self, key: str) -> str | None:
+        return self.required_string(key) if key in self.raw else None
+
+    def required_string(self, key: str) -> str:
         value = self.raw.get(key)
-        if value is None and not required and key not in self.raw:
-            return None
         if not isinstance(value, str):
             raise self.fail(f"{key!r} must be a string")
         return value
@@ -286,12 +287,13 @@ class _Fields:
             return None
         return self.parse(key, parse_path)
 
-    def result_path(self, key: str = "ResultPath") -> JsonPath | None:
-        if key not in self.raw:
+    def result_path(self) -> JsonPath | None:
+        """ResultPath: a reference path into the state's input (never the context); null discards."""
+        if "ResultPath" not in self.raw:
             return _ROOT
-        if self.raw[key] is None:
+        if self.raw["ResultPath"] is None:
             return None
-        return self.parse(key, lambda text: parse_reference_path(text, allow_context=False))
+        return self.parse("ResultPath", lambda text: parse_reference_path(text, allow_context=False))
 
     def reference_path(self, key: str) -> JsonPath | None:
         return self.parse(key, parse_reference_path) if key in self.raw else None
@@ -330,8 +332,7 @@ class _Loader:
         fields.allow_only(allowed, where)
         if processor and fields.has("ProcessorConfig"):
             _processor_config(_Fields(f"{where} ProcessorConfig", raw["ProcessorConfig"]))
-        start_at = fields.string("StartAt", required=True)
-        assert start_at is not None
+        start_at = fields.required_string("StartAt")
         raw_states = raw.get("States")
         if not isinstance(raw_states, dict) or not raw_states:
             raise fields.fail("'States' must be a non-empty JSON object")
@@ -355,7 +356,7 @@ class _Loader:
     def state(self, name: str, raw: Any) -> State:
         fields = _Fields(f"State {name!r}", raw)
         kind = raw.get("Type")
-        if kind not in _FIELDS:
+        if not isinstance(kind, str) or kind not in _FIELDS:
             raise fields.fail(f"unknown state type {kind!r}; expected one of {', '.join(_FIELDS)}")
         fields.allow_only(_FIELDS[kind], f"a {kind} state")
         common: dict[str, Any] = {"name": name}
@@ -397,8 +398,7 @@ class _Loader:
         return self.map(fields, common)
 
     def task(self, fields: _Fields, common: dict[str, Any]) -> TaskState:
-        resource = fields.string("Resource", required=True)
-        assert resource is not None
+        resource = fields.required_string("Resource")
         fields.exclusive("TimeoutSeconds", "TimeoutSecondsPath")
         fields.exclusive("HeartbeatSeconds", "HeartbeatSecondsPath")
         timeout = fields.integer("TimeoutSeconds", minimum=1)
@@ -533,11 +533,9 @@ def _retrier(owner: _Fields, raw: Any, position: int, *, last: bool) -> Retrier:
 def _catcher(owner: _Fields, raw: Any, position: int, *, last: bool) -> Catcher:
     fields = _Fields(f"{owner.where} Catch[{position}]", raw)
     fields.allow_only({"ErrorEquals", "Next", "ResultPath", "Comment"}, "a catcher")
-    next_state = fields.string("Next", required=True)
-    assert next_state is not None
     return Catcher(
         error_equals=_error_equals(fields, last=last),
-        next=next_state,
+        next=fields.required_string("Next"),
         result_path=fields.result_path(),
     )
 

@@ -188,8 +188,9 @@ class Executor:
         name: str = "StateMachine",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """``sleep`` replaces real waiting (Wait states, retry backoff) in tests; ``clock`` gives the
-        current time for Timestamp waits and the context object; ``name`` names the state machine."""
+        """``sleep`` replaces real waiting (Wait states, retry backoff) in tests, while the machine's
+        TimeoutSeconds always counts real time; ``clock`` gives the current time for Timestamp waits and
+        the context object; ``name`` names the state machine in the context object's ARNs."""
         self.machine = load_definition(definition, substitutions)
         self._invoker = invoker
         self._sleep = sleep
@@ -321,9 +322,8 @@ class _Execution:
             return self._select(state.output_path, output, context, "OutputPath"), state.next
         effective = self._select(state.input_path, data, context, "InputPath")
         if isinstance(state, ChoiceState):
-            return self._select(state.output_path, effective, context, "OutputPath"), self._choose(
-                state, effective, context
-            )
+            next_name = self._choose(state, effective, context)
+            return self._select(state.output_path, effective, context, "OutputPath"), next_name
         if isinstance(state, WaitState):
             self._pause(self._wait_seconds(state, effective, context), scope)
             return self._select(state.output_path, effective, context, "OutputPath"), state.next

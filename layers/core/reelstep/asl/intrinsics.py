@@ -51,17 +51,15 @@ class IntrinsicCall:
 
     name: str
     arguments: tuple[_Literal | _PathArgument | IntrinsicCall, ...]
-    text: str
+    text: str  # the call as written, quoted in failure causes
 
     def evaluate(self, data: Any, context: Any) -> Any:
         values = [_argument_value(argument, data, context) for argument in self.arguments]
         function, _, _ = _FUNCTIONS[self.name]
         try:
             return function(self.arguments, values)
-        except StatesError:
-            raise
         except (ValueError, TypeError, OverflowError) as exc:
-            raise StatesError(INTRINSIC_FAILURE, f"{self.name}: {exc}") from None
+            raise StatesError(INTRINSIC_FAILURE, f"{self.text}: {exc}") from None
 
 
 def looks_like_intrinsic(text: str) -> bool:

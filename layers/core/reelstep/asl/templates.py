@@ -63,7 +63,7 @@ def compile_template(raw: Any) -> PayloadTemplate:
     return PayloadTemplate(_compile(raw, "$"))
 
 
-def compile_dynamic(field: str, value: Any) -> JsonPath | IntrinsicCall:
+def _compile_dynamic(field: str, value: Any) -> JsonPath | IntrinsicCall:
     """The source of a ".$" value: a path, a context path or an intrinsic call."""
     if not isinstance(value, str):
         raise TemplateError(f"the value of {field!r} must be a path or an intrinsic function string")
@@ -83,7 +83,7 @@ def _compile(raw: Any, where: str) -> _Node:
                 raise TemplateError(f"{where} has two fields named {name!r} once '.$' is stripped")
             seen.add(name)
             if key.endswith(".$"):
-                fields.append((name, _Dynamic(key, compile_dynamic(key, value))))
+                fields.append((name, _Dynamic(key, _compile_dynamic(key, value))))
             else:
                 fields.append((name, _compile(value, f"{where}.{key}")))
         return _Object(tuple(fields))
