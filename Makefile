@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# Nothing is fetched from a model hub at run time: models come from PyPI packages or local paths.
+export HF_HUB_OFFLINE := 1
 DEMO_DIR := .cache/demo
 
 .DEFAULT_GOAL := help
@@ -37,7 +39,7 @@ test-fast: setup ## unit tests only
 lint: setup ## ruff, mypy and cfn-lint
 	$(BIN)/ruff check layers functions gpu_workers tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pip install -q cfn-lint && $(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml
 
 bench: setup ## benchmarks against the anchors in ../shared/anchors (prints ratios)
 	$(BIN)/python bench/bench_analysis.py

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from media_factory import make_cut_video, make_speech
@@ -85,7 +86,6 @@ def test_a_video_with_shots_and_speech_gives_the_full_result(
     # Then it succeeds and writes every deliverable
     assert completed.returncode == 0, completed.stderr
     result = result_of(out)
-    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(result, result_schema())
     assert result["status"] == "succeeded"
     assert {name: step["status"] for name, step in result["steps"].items()} == {  # type: ignore[attr-defined]

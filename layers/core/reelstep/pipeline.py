@@ -485,7 +485,9 @@ def failure_reason(record: JobRecord, error: StateError) -> JobError:
     except ValueError:
         cause = None
     if isinstance(cause, dict):
-        message = str(cause.get("errorMessage") or cause.get("StatusReason") or message)
+        container = cause.get("Container") if isinstance(cause.get("Container"), dict) else {}
+        detail = cause.get("errorMessage") or container.get("Reason") or cause.get("StatusReason")
+        message = str(detail or message)
     return JobError(step=record.current_step, type=error.Error, message=message)
 
 
