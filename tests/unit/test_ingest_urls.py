@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from reelstep.errors import DownloadFailed, InvalidInput, SourceRefused
 from reelstep.models import Source
 from reelstep.steps import ingest

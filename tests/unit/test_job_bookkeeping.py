@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reelstep.models import Source, StepReport, utcnow
+from reelstep.models import JobRecord, Source, StepReport, utcnow
 from reelstep.pipeline import StateError, failure_reason, new_job_record, refresh_progress
 
 
