@@ -6,6 +6,6 @@ Run as ``python -m gpu_workers.transcribe --job-id ID`` (the job definition's co
 import sys
 
 from reelstep.handlers import batch_main
-from reelstep.pipeline import run_transcribe
+from reelstep.pipeline.transcribe import run_transcribe
 
 sys.exit(batch_main("transcribe", run_transcribe))

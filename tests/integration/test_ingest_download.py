@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from reelstep.errors import DownloadFailed, MediaTooLarge, SourceNotFound, SourceRefused, UnsupportedMedia
 from reelstep.models import Source
 from reelstep.steps import ingest

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from reelstep.models import JobRecord, Source, StepReport, utcnow
-from reelstep.pipeline import StateError, failure_reason, new_job_record, refresh_progress
+from reelstep.pipeline import StateError, new_job_record, refresh_progress
+from reelstep.pipeline.finalize import failure_reason
 
 
 def record() -> JobRecord:

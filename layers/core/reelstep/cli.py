@@ -28,7 +28,7 @@ from reelstep.models import (
     TranscribeOptions,
 )
 from reelstep.observability import logger
-from reelstep.pipeline import (
+from reelstep.pipeline.common import (
     FRAMES_DIR,
     RESULT_JSON,
     TRANSCRIPT_SRT,

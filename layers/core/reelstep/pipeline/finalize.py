@@ -1,0 +1,131 @@
+"""Finalize and Record Failure tasks: result.json, subtitles, the job's end state and event."""
+
+from __future__ import annotations
+
+import json
+
+from reelstep.backend import Backend
+from reelstep.models import JobError, JobRecord, MediaInfo, StepName, StepReport, Transcript, utcnow
+from reelstep.pipeline.common import (
+    MEDIA_JSON,
+    RESULT_JSON,
+    TRANSCRIPT_JSON,
+    TRANSCRIPT_SRT,
+    TRANSCRIPT_VTT,
+    FailureEvent,
+    StateError,
+    StepOutput,
+    TaskEvent,
+    job_key,
+    load_artifact,
+    load_keyframes,
+    load_scenes,
+    put_json,
+    run_step,
+)
+from reelstep.ports import JobEvent
+from reelstep.progress import ProgressFn
+from reelstep.steps import finalize
+from reelstep.subtitles import to_srt, to_vtt
+
+
+def _store_result(backend: Backend, record: JobRecord, error: JobError | None) -> None:
+    """Write result.json (and subtitles when there is a transcript) from whatever artifacts exist."""
+    job_id = record.job_id
+    transcript = load_artifact(backend, job_key(job_id, TRANSCRIPT_JSON), Transcript)
+    result = finalize.assemble_result(
+        record,
+        media=load_artifact(backend, job_key(job_id, MEDIA_JSON), MediaInfo),
+        scenes=load_scenes(backend, job_id),
+        keyframes=load_keyframes(backend, job_id),
+        transcript=transcript,
+        finished_at=utcnow(),
+        error=error,
+    )
+    if result.transcript is not None:
+        backend.blobs.put_bytes(
+            job_key(job_id, TRANSCRIPT_SRT),
+            to_srt(result.transcript).encode(),
+            content_type="application/x-subrip",
+        )
+        backend.blobs.put_bytes(
+            job_key(job_id, TRANSCRIPT_VTT), to_vtt(result.transcript).encode(), content_type="text/vtt"
+        )
+    put_json(backend, job_key(job_id, RESULT_JSON), result.model_dump_json(indent=2).encode())
+
+
+def run_finalize(event: TaskEvent, backend: Backend) -> StepOutput:
+    """Assemble result.json and the subtitles, then mark the job succeeded and tell listeners."""
+
+    def work(progress: ProgressFn) -> None:
+        record = backend.jobs.get(event.job_id)
+        record.steps[StepName.FINALIZE.value] = StepReport(status="succeeded")
+        _store_result(backend, record, error=None)
+
+    output = run_step(backend, event.job_id, StepName.FINALIZE, work)
+
+    def succeed(record: JobRecord) -> None:
+        record.status = "succeeded"
+        record.progress = 1.0
+        record.current_step = None
+        record.message = "finished"
+
+    record = backend.jobs.update(event.job_id, succeed)
+    backend.events.publish(
+        JobEvent(
+            detail_type="Job Succeeded", job_id=record.job_id, tenant=record.tenant, status=record.status
+        )
+    )
+    return output
+
+
+def failure_reason(record: JobRecord, error: StateError) -> JobError:
+    """Name the failed step and a human reason: the step's own record first, else the state error's cause."""
+    failed = [
+        (report.finished_at, name, report)
+        for name, report in record.steps.items()
+        if report.status == "failed" and report.finished_at is not None
+    ]
+    if failed:
+        _, step, report = max(failed, key=lambda item: item[0] or utcnow())
+        return JobError(step=step, type=error.Error, message=report.reason or error.Error)
+    message = error.Cause or error.Error
+    try:
+        cause = json.loads(error.Cause or "")
+    except ValueError:
+        cause = None
+    if isinstance(cause, dict):
+        container = cause.get("Container")
+        reason = container.get("Reason") if isinstance(container, dict) else None
+        detail = cause.get("errorMessage") or reason or cause.get("StatusReason")
+        message = str(detail or message)
+    return JobError(step=record.current_step, type=error.Error, message=message)
+
+
+def run_record_failure(event: FailureEvent, backend: Backend) -> StepOutput:
+    """The Catch target: mark the job failed with its step and reason, keep every stored artifact."""
+    record = backend.jobs.get(event.job_id)
+    error = failure_reason(record, event.error)
+
+    def fail(current: JobRecord) -> None:
+        for report in current.steps.values():
+            if report.status in ("pending", "running"):
+                report.status = "skipped"
+                report.reason = f"not run: the job failed at {error.step or 'an earlier step'}"
+        current.status = "failed"
+        current.error = error
+        current.current_step = error.step
+        current.message = f"failed at {error.step}: {error.message}" if error.step else error.message
+
+    record = backend.jobs.update(event.job_id, fail)
+    _store_result(backend, record, error=error)
+    backend.events.publish(
+        JobEvent(
+            detail_type="Job Failed",
+            job_id=record.job_id,
+            tenant=record.tenant,
+            status=record.status,
+            detail={"error": error.model_dump(mode="json")},
+        )
+    )
+    return StepOutput(step=StepName.FINALIZE, status="failed")
