@@ -13,7 +13,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from reelstep.backend import Backend, get_backend
 from reelstep.errors import ReelstepError, SourceNotFound
@@ -25,6 +25,7 @@ from reelstep.models import (
     Result,
     SceneOptions,
     StepName,
+    StepReport,
     TranscribeOptions,
 )
 from reelstep.observability import logger
@@ -107,7 +108,7 @@ class _Display:
             TextColumn("{task.description:<11}"),
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
+            TextColumn("{task.fields[seconds]:>7}"),
             TextColumn("{task.fields[note]}"),
             console=self.console,
         )
@@ -128,13 +129,23 @@ class _Display:
             note = report.reason or report.message or ""
             if self.interactive:
                 if name not in self.bars:
-                    self.bars[name] = self.progress.add_task(name, total=1.0, note="")
-                self.progress.update(self.bars[name], completed=report.progress, note=note[:60])
+                    self.bars[name] = self.progress.add_task(name, total=1.0, note="", seconds="")
+                self.progress.update(
+                    self.bars[name], completed=report.progress, note=note[:60], seconds=_seconds_so_far(report)
+                )
             elif report.status not in ("pending",) and self.seen.get(name) != report.status:
                 seconds = f" in {report.seconds:.1f}s" if report.seconds is not None else ""
                 reason = f" ({report.reason})" if report.reason else ""
                 self.console.print(f"{name}: {report.status}{seconds}{reason}", highlight=False)
             self.seen[name] = report.status
+
+
+def _seconds_so_far(report: StepReport) -> str:
+    if report.seconds is not None:
+        return f"{report.seconds:.1f}s"
+    if report.status == "running" and report.started_at is not None:
+        return f"{(datetime.now(UTC) - report.started_at).total_seconds():.1f}s"
+    return ""
 
 
 def _export(backend: Backend, job_id: str, out: Path) -> None:

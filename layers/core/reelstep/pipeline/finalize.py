@@ -59,7 +59,9 @@ def run_finalize(event: TaskEvent, backend: Backend) -> StepOutput:
 
     def work(progress: ProgressFn) -> None:
         record = backend.jobs.get(event.job_id)
-        record.steps[StepName.FINALIZE.value] = StepReport(status="succeeded")
+        started = record.steps[StepName.FINALIZE.value].started_at or utcnow()
+        seconds = round((utcnow() - started).total_seconds(), 3)
+        record.steps[StepName.FINALIZE.value] = StepReport(status="succeeded", seconds=seconds)
         _store_result(backend, record, error=None)
 
     output = run_step(backend, event.job_id, StepName.FINALIZE, work)
