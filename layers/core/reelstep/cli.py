@@ -131,7 +131,10 @@ class _Display:
                 if name not in self.bars:
                     self.bars[name] = self.progress.add_task(name, total=1.0, note="", seconds="")
                 self.progress.update(
-                    self.bars[name], completed=report.progress, note=note[:60], seconds=_seconds_so_far(report)
+                    self.bars[name],
+                    completed=report.progress,
+                    note=note[:60],
+                    seconds=_seconds_so_far(report),
                 )
             elif report.status not in ("pending",) and self.seen.get(name) != report.status:
                 seconds = f" in {report.seconds:.1f}s" if report.seconds is not None else ""
