@@ -1,0 +1,68 @@
+"""Test media made on the spot with ffmpeg's lavfi sources and espeak-ng, so every cut and word is known."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+FFMPEG_TIMEOUT = 120
+
+
+def _ffmpeg(*args: str | Path) -> None:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", *map(str, args)], check=True, timeout=FFMPEG_TIMEOUT
+    )
+
+
+def make_cut_video(
+    path: Path,
+    segments: Sequence[tuple[str, float]],
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+    audio: str | Path | None = None,
+) -> Path:
+    """Concatenate lavfi sources (name, seconds) into one H.264 video: hard cuts at the known sums.
+
+    ``audio`` is None (no audio stream), ``"sine"`` (a tone) or a path to a sound file laid under it.
+    """
+    width, height = size
+    inputs: list[str | Path] = []
+    for source, seconds in segments:
+        inputs += ["-t", f"{seconds}", "-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate={fps}"]
+    total = sum(seconds for _, seconds in segments)
+    labels = "".join(f"[{index}:v]" for index in range(len(segments)))
+    graph = f"{labels}concat=n={len(segments)}:v=1:a=0,format=yuv420p[v]"
+    maps = ["-map", "[v]"]
+    if audio == "sine":
+        inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={total}"]
+    elif audio is not None:
+        inputs += ["-i", audio]
+    if audio is not None:
+        graph += f";[{len(segments)}:a]apad,atrim=duration={total}[a]"
+        maps += ["-map", "[a]", "-c:a", "aac"]
+    _ffmpeg(
+        *inputs,
+        "-filter_complex",
+        graph,
+        *maps,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-r",
+        str(fps),
+        path,
+    )
+    return path
+
+
+def make_speech(path: Path, text: str, *, lead_silence: float = 0.0) -> Path:
+    """Speak ``text`` with espeak-ng into a WAV, after ``lead_silence`` seconds of silence."""
+    spoken = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(spoken), text], check=True, timeout=FFMPEG_TIMEOUT)
+    delay = int(lead_silence * 1000)
+    _ffmpeg("-i", spoken, "-af", f"adelay={delay}:all=1", "-ar", "16000", "-ac", "1", path)
+    spoken.unlink()
+    return path
