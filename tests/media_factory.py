@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 FFMPEG_TIMEOUT = 120
+THREE_SHOTS: tuple[tuple[str, float], ...] = (("testsrc2", 2.0), ("smptebars", 2.0), ("mandelbrot", 2.0))
 
 
 def _ffmpeg(*args: str | Path) -> None:
@@ -15,9 +16,23 @@ def _ffmpeg(*args: str | Path) -> None:
     )
 
 
+def _source(source: str, width: int, height: int, fps: int) -> str:
+    """A lavfi source at the given size and rate; ``source`` may carry options (``color=c=red``)."""
+    return f"{source}{':' if '=' in source else '='}size={width}x{height}:rate={fps}"
+
+
+def cut_frames(segments: Sequence[tuple[str, float]], fps: int = 25) -> list[int]:
+    """The frame numbers where ``make_cut_video``'s shots after the first begin."""
+    cuts, frames = [], 0
+    for _, seconds in segments[:-1]:
+        frames += round(seconds * fps)
+        cuts.append(frames)
+    return cuts
+
+
 def make_cut_video(
     path: Path,
-    segments: Sequence[tuple[str, float]],
+    segments: Sequence[tuple[str, float]] = THREE_SHOTS,
     *,
     size: tuple[int, int] = (320, 240),
     fps: int = 25,
@@ -30,7 +45,7 @@ def make_cut_video(
     width, height = size
     inputs: list[str | Path] = []
     for source, seconds in segments:
-        inputs += ["-t", f"{seconds}", "-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate={fps}"]
+        inputs += ["-t", f"{seconds}", "-f", "lavfi", "-i", _source(source, width, height, fps)]
     total = sum(seconds for _, seconds in segments)
     labels = "".join(f"[{index}:v]" for index in range(len(segments)))
     graph = f"{labels}concat=n={len(segments)}:v=1:a=0,format=yuv420p[v]"
@@ -65,4 +80,38 @@ def make_speech(path: Path, text: str, *, lead_silence: float = 0.0) -> Path:
     delay = int(lead_silence * 1000)
     _ffmpeg("-i", spoken, "-af", f"adelay={delay}:all=1", "-ar", "16000", "-ac", "1", path)
     spoken.unlink()
+    return path
+
+
+def make_half_blurred_video(
+    path: Path,
+    *,
+    seconds: float = 4.0,
+    blurred_until: float = 2.0,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+) -> Path:
+    """One shot of testsrc2 whose first ``blurred_until`` seconds are heavily box-blurred, the rest sharp."""
+    width, height = size
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        _source("testsrc2", width, height, fps),
+        "-t",
+        f"{seconds}",
+        "-vf",
+        f"boxblur=8:2:enable='lt(t,{blurred_until})',format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        path,
+    )
+    return path
+
+
+def make_audio_only(path: Path, *, seconds: float = 2.0) -> Path:
+    """A tone with no video stream at all (the container follows ``path``'s suffix, e.g. .m4a or .wav)."""
+    _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", path)
     return path

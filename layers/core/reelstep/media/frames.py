@@ -7,12 +7,14 @@ alone, instead of paying for a full-resolution colour conversion and resize per 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import re
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
@@ -33,7 +35,13 @@ stalling on Linux's 64 KiB default; refused silently where the system limit is l
 
 
 def _decode_args(
-    video: Path, width: int, height: int, scale_flags: str, pix_fmt: PixelFormat, frames: int | None = None
+    video: Path,
+    width: int,
+    height: int,
+    scale_flags: str,
+    pix_fmt: PixelFormat,
+    *,
+    pre_filter: str | None = None,
 ) -> list[str]:
     """Arguments after the input options: first real video stream, scaled, packed raw pixels on stdout.
 
@@ -49,10 +57,9 @@ def _decode_args(
         "-sn",
         "-dn",
         "-vf",
-        f"scale={width}:{height}:flags={scale_flags}",
+        ",".join([*([pre_filter] if pre_filter else []), f"scale={width}:{height}:flags={scale_flags}"]),
         "-fps_mode",
         "passthrough",
-        *(["-frames:v", str(frames)] if frames is not None else []),
         "-pix_fmt",
         pix_fmt,
         "-f",
@@ -72,7 +79,8 @@ class FrameStream:
     Use as a context manager and iterate: leaving the block kills ffmpeg if it is still running, so a
     consumer that stops early or raises never leaves a decoder behind. A watchdog kills ffmpeg when
     ``timeout`` seconds pass, and iteration then raises MediaToolError; so does a non-zero exit, with
-    ffmpeg's last error line. Frames are ``(height, width, 3)`` (or ``(height, width)`` for gray).
+    ffmpeg's last error line. Frames are ``(height, width, 3)`` (or ``(height, width)`` for gray);
+    ``input_args`` go before ``-i`` (decoder options, ``-ss``); ``pre_filter`` runs before the scaling.
     """
 
     def __init__(
@@ -85,6 +93,7 @@ class FrameStream:
         pix_fmt: PixelFormat = "bgr24",
         scale_flags: str = "neighbor",
         input_args: Sequence[str] = (),
+        pre_filter: str | None = None,
     ) -> None:
         self._command = [
             binary("ffmpeg"),
@@ -92,7 +101,7 @@ class FrameStream:
             "-v",
             "error",
             *input_args,
-            *_decode_args(video, width, height, scale_flags, pix_fmt),
+            *_decode_args(video, width, height, scale_flags, pix_fmt, pre_filter=pre_filter),
         ]
         self._shape = _frame_shape(width, height, pix_fmt)
         self._frame_bytes = int(np.prod(self._shape))
@@ -108,10 +117,8 @@ class FrameStream:
             self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr
         )
         assert self._process.stdout is not None
-        try:
+        with contextlib.suppress(OSError):
             fcntl.fcntl(self._process.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-        except OSError:
-            pass
         self._watchdog = threading.Timer(self._timeout, self._expire)
         self._watchdog.daemon = True
         self._watchdog.start()
@@ -156,42 +163,61 @@ class FrameStream:
             raise MediaToolError(f"ffmpeg failed: {message}")
 
 
-def grab_frame(
+@dataclass(frozen=True)
+class Still:
+    """One grabbed frame and when it is shown, in seconds from the start of the video."""
+
+    time: float
+    pixels: Frame
+
+
+_SHOWINFO = re.compile(r"\[showinfo@still(\d+) @ [^]]+\] n:\s*0 pts:\s*-?\d+ pts_time:(-?[0-9.e+-]+)")
+
+
+def grab_frames(
     video: Path,
-    at: float,
+    times: Sequence[float],
     *,
     width: int,
     height: int,
     timeout: float,
-    pix_fmt: PixelFormat = "rgb24",
+    references_only: bool = False,
     scale_flags: str = "area",
-) -> Frame | None:
-    """The first frame presented at or after ``at`` seconds, found by an accurate input-side seek.
+) -> list[Still | None]:
+    """The first frame shown at or after each of ``times``, from one ffmpeg process.
 
-    ffmpeg jumps to the keyframe before ``at`` and decodes only from there, so the cost does not grow with
-    the position in the video. Returns None when no frame starts at or after ``at`` (past the end).
+    Each time is its own input with an accurate input-side seek: ffmpeg jumps to the keyframe before it
+    and decodes only from there, so the cost does not grow with the position in the video, and one
+    process for several seeks pays ffmpeg's start-up (tens of milliseconds of library loading) once.
+    Frames come back ``(height, width, 3)`` RGB, with their true presentation time read from ffmpeg's
+    showinfo filter. ``references_only`` skips decoding frames nothing is predicted from (H.264/HEVC
+    non-reference B-frames): far less decoding on the way to the seek point, at the price of landing on
+    the next reference frame when the frame at the seek point is one of them. None for a time with no
+    frame at or after it (past the end of the picture).
     """
-    completed = run(
-        "ffmpeg",
-        [
-            "-nostdin",
-            "-v",
-            "error",
-            "-ss",
-            f"{max(at, 0.0):.6f}",
-            *_decode_args(video, width, height, scale_flags, pix_fmt, frames=1),
-        ],
-        timeout=timeout,
-    )
-    shape = _frame_shape(width, height, pix_fmt)
-    if len(completed.stdout) < int(np.prod(shape)):
-        return None
-    return np.frombuffer(completed.stdout, dtype=np.uint8, count=int(np.prod(shape))).reshape(shape)
-
-
-def remaining(deadline: float) -> float:
-    """Seconds left before a ``time.monotonic()`` deadline; MediaToolError once it has passed."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise MediaToolError("ffmpeg work did not finish within the time allowed")
-    return left
+    input_args = ["-threads", "1", *(["-skip_frame", "noref"] if references_only else [])]
+    with tempfile.TemporaryDirectory(prefix="reelstep-frames-") as scratch:
+        outputs = [Path(scratch) / f"{index}.rgb" for index in range(len(times))]
+        args: list[str | Path] = ["-nostdin", "-hide_banner", "-nostats", "-v", "info"]
+        for at in times:
+            args += [*input_args, "-ss", f"{max(at, 0.0):.6f}", "-i", video]
+        for index, output in enumerate(outputs):
+            args += [
+                *("-map", f"{index}:V:0", "-frames:v", "1"),
+                *("-vf", f"scale={width}:{height}:flags={scale_flags},showinfo@still{index}"),
+                *("-pix_fmt", "rgb24", "-f", "rawvideo", "-y", output),
+            ]
+        completed = run("ffmpeg", args, timeout=timeout)
+        offsets = {
+            int(match[1]): float(match[2])
+            for match in _SHOWINFO.finditer(completed.stderr.decode("utf-8", "replace"))
+        }
+        shape = _frame_shape(width, height, "rgb24")
+        stills: list[Still | None] = []
+        for index, (at, output) in enumerate(zip(times, outputs, strict=True)):
+            pixels = np.fromfile(output, dtype=np.uint8) if output.is_file() else np.empty(0, np.uint8)
+            if pixels.size != int(np.prod(shape)) or index not in offsets:
+                stills.append(None)
+            else:
+                stills.append(Still(time=max(at, 0.0) + offsets[index], pixels=pixels.reshape(shape)))
+        return stills
