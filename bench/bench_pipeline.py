@@ -30,6 +30,7 @@ def run_once(video: Path, out: Path) -> tuple[float, dict[str, object]]:
             check=True,
             timeout=1800,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         elapsed = time.perf_counter() - started
     result: dict[str, object] = json.loads((out / "result.json").read_text())
