@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_MEDIA = REPO.parent / "shared" / "media"
+from bench_media import OUT_DIR, SHARED_MEDIA, looped_bbb
+
 SOURCE = SHARED_MEDIA / "big_buck_bunny_0_30.webm"
-OUT = REPO / "bench" / "out"
 SCENEDETECT = Path(sys.executable).parent / "scenedetect"
 CLI_MIN_SCENE_LEN = "0.6s"
 """PySceneDetect's CLI default; reelstep is given the same length in frames so both apply one rule."""
@@ -35,25 +34,6 @@ TOLERANCE_FRAMES = 1
 TARGET_VS_ANCHOR_SCENES = 1.3
 TARGET_VS_DECODE = 1.3
 TARGET_VS_ANCHOR_KEYFRAMES = 3.0
-
-
-def make_video(minutes: float) -> Path:
-    """The looped 720p24 H.264 test video, made once (a minute or two) and reused from bench/out/."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    video = OUT / f"bbb_{minutes:g}min_720p24.mp4"
-    if video.is_file():
-        return video
-    print(f"making {video.name} from {SOURCE.name} (once; cached in bench/out/) ...", flush=True)
-    partial = video.with_suffix(".partial.mp4")
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "-1", "-i", SOURCE]
-        + ["-t", f"{minutes * 60:g}", "-vf", "scale=1280:720,fps=24", "-c:v", "libx264", "-preset", "veryfast"]
-        + ["-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", partial],
-        check=True,
-        timeout=3600,
-    )
-    partial.rename(video)
-    return video
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -123,25 +103,33 @@ def main() -> int:
     from reelstep.steps.probe import probe_media
     from reelstep.steps.scenes import detect_scenes, frame_rate
 
-    video = make_video(args.minutes)
+    print("preparing the input (made once, a couple of minutes; then cached in bench/out/) ...", flush=True)
+    video = looped_bbb(args.minutes)
     media = probe_media(video, timeout=60)
     min_scene_len = FrameTimecode(CLI_MIN_SCENE_LEN, frame_rate(media)).frame_num
     scene_options = SceneOptions(min_scene_len=min_scene_len)
     times = interval_times(media.duration, KEYFRAMES)
-    frames_ours, frames_anchor = OUT / "frames_reelstep", OUT / "frames_moviepy"
+    frames_ours, frames_anchor = OUT_DIR / "frames_reelstep", OUT_DIR / "frames_moviepy"
     load_before = os.getloadavg()[0]
-    print(f"input: {video.name}: {media.width}x{media.height}, {media.fps} fps, {media.duration:.0f} s, "
-          f"{media.frame_count} frames, {media.video_codec}; {os.cpu_count()} CPUs; "
-          f"{args.repeat} runs each, medians\n", flush=True)
+    print(
+        f"input: {video.name}: {media.width}x{media.height}, {media.fps} fps, {media.duration:.0f} s, "
+        f"{media.frame_count} frames, {media.video_codec}; {os.cpu_count()} CPUs; "
+        f"{args.repeat} runs each, medians\n",
+        flush=True,
+    )
 
     runs: dict[str, list[float]] = {name: [] for name in ("decode", "cli", "scenes", "moviepy", "keyframes")}
     found: list[int] = []
     for run in range(args.repeat):
         print(f"run {run + 1}/{args.repeat} ...", flush=True)
         runs["decode"].append(timed(lambda: run_quietly(["ffmpeg", "-i", video, "-an", "-f", "null", "-"])))
-        runs["cli"].append(timed(lambda: run_quietly(
-            [SCENEDETECT, "-i", video, "-q", "detect-content", "list-scenes", "-n", "-q"]
-        )))
+        runs["cli"].append(
+            timed(
+                lambda: run_quietly(
+                    [SCENEDETECT, "-i", video, "-q", "detect-content", "list-scenes", "-n", "-q"]
+                )
+            )
+        )
         started = time.perf_counter()
         scenes = detect_scenes(video, media, scene_options, timeout=3600)
         runs["scenes"].append(time.perf_counter() - started)
@@ -150,9 +138,13 @@ def main() -> int:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
         runs["moviepy"].append(timed(lambda: moviepy_keyframes(video, times, frames_anchor)))
-        runs["keyframes"].append(timed(lambda: extract_keyframes(
-            video, media, frames_ours, KeyframeOptions(max_frames=KEYFRAMES), scenes=None, timeout=600
-        )))
+        runs["keyframes"].append(
+            timed(
+                lambda: extract_keyframes(
+                    video, media, frames_ours, KeyframeOptions(max_frames=KEYFRAMES), scenes=None, timeout=600
+                )
+            )
+        )
     print("checking cut agreement (one more, untimed, CLI run) ...\n", flush=True)
     expected = anchor_cuts(video)
     matched, extra, missed = agreement(found, expected)
@@ -161,22 +153,38 @@ def main() -> int:
     rows = [
         ("scene detection", "scenedetect CLI", median["scenes"], median["cli"], TARGET_VS_ANCHOR_SCENES),
         ("scene detection", "ffmpeg full decode", median["scenes"], median["decode"], 1 / TARGET_VS_DECODE),
-        (f"keyframes ({KEYFRAMES}, interval)", "moviepy get_frame", median["keyframes"], median["moviepy"],
-         TARGET_VS_ANCHOR_KEYFRAMES),
+        (
+            f"keyframes ({KEYFRAMES}, interval)",
+            "moviepy get_frame",
+            median["keyframes"],
+            median["moviepy"],
+            TARGET_VS_ANCHOR_KEYFRAMES,
+        ),
     ]
-    print(f"{'work':24} {'anchor':18} {'reelstep':>9} {'anchor':>8} {'anchor/reelstep':>16} {'target':>8}  met")
+    print(
+        f"{'work':24} {'anchor':18} {'reelstep':>9} {'anchor':>8} {'anchor/reelstep':>16} {'target':>8}  met"
+    )
     for work, anchor, ours, theirs, target in rows:
         ratio = theirs / ours
-        print(f"{work:24} {anchor:18} {ours:8.2f}s {theirs:7.2f}s {ratio:15.2f}x {'>=':>3}{target:4.2f}x  "
-              f"{'yes' if ratio >= target else 'NO'}")
-    print(f"\n(the decode target: reelstep within {TARGET_VS_DECODE}x the time of decoding alone; "
-          f"it took {median['scenes'] / median['decode']:.2f}x)")
-    print(f"cuts: reelstep {len(found)}, scenedetect CLI {len(expected)}; {matched} within +-{TOLERANCE_FRAMES} "
-          f"frame; only reelstep: {extra or 'none'}; only CLI: {missed or 'none'} "
-          f"(min_scene_len {min_scene_len} frames = CLI default {CLI_MIN_SCENE_LEN})")
-    print("all runs (s): " + "; ".join(
-        f"{name} " + " ".join(f"{value:.2f}" for value in values) for name, values in runs.items()
-    ))
+        print(
+            f"{work:24} {anchor:18} {ours:8.2f}s {theirs:7.2f}s {ratio:15.2f}x {'>=':>3}{target:4.2f}x  "
+            f"{'yes' if ratio >= target else 'NO'}"
+        )
+    print(
+        f"\n(the decode target: reelstep within {TARGET_VS_DECODE}x the time of decoding alone; "
+        f"it took {median['scenes'] / median['decode']:.2f}x)"
+    )
+    print(
+        f"cuts: reelstep {len(found)}, scenedetect CLI {len(expected)}; {matched} agree within "
+        f"+-{TOLERANCE_FRAMES} frame; only reelstep: {extra or 'none'}; only CLI: {missed or 'none'} "
+        f"(min_scene_len {min_scene_len} frames = CLI default {CLI_MIN_SCENE_LEN})"
+    )
+    print(
+        "all runs (s): "
+        + "; ".join(
+            f"{name} " + " ".join(f"{value:.2f}" for value in values) for name, values in runs.items()
+        )
+    )
     print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     return 0
 

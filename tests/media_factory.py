@@ -83,15 +83,15 @@ def make_speech(path: Path, text: str, *, lead_silence: float = 0.0) -> Path:
     return path
 
 
-def make_half_blurred_video(
+def make_blurred_video(
     path: Path,
     *,
     seconds: float = 4.0,
-    blurred_until: float = 2.0,
+    blurred: tuple[float, float] = (0.0, 2.5),
     size: tuple[int, int] = (320, 240),
     fps: int = 25,
 ) -> Path:
-    """One shot of testsrc2 whose first ``blurred_until`` seconds are heavily box-blurred, the rest sharp."""
+    """One shot of testsrc2, box-blurred hard from ``blurred[0]`` to ``blurred[1]`` s, sharp elsewhere."""
     width, height = size
     _ffmpeg(
         "-f",
@@ -101,7 +101,7 @@ def make_half_blurred_video(
         "-t",
         f"{seconds}",
         "-vf",
-        f"boxblur=8:2:enable='lt(t,{blurred_until})',format=yuv420p",
+        f"boxblur=8:2:enable='between(t,{blurred[0]},{blurred[1]})',format=yuv420p",
         "-c:v",
         "libx264",
         "-preset",
@@ -115,3 +115,12 @@ def make_audio_only(path: Path, *, seconds: float = 2.0) -> Path:
     """A tone with no video stream at all (the container follows ``path``'s suffix, e.g. .m4a or .wav)."""
     _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", path)
     return path
+
+
+def make_rotated_copy(source: Path, target: Path, *, degrees: int = 90) -> Path:
+    """``source``'s streams, untouched, with a display rotation players (and ffmpeg) apply on decode."""
+    try:  # ffmpeg 6 and later: an input option that writes the display matrix
+        _ffmpeg("-display_rotation:v:0", str(degrees), "-i", source, "-c", "copy", target)
+    except subprocess.CalledProcessError:  # ffmpeg 5: the legacy rotate tag, turned into a display matrix
+        _ffmpeg("-i", source, "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", target)
+    return target

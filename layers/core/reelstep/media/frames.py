@@ -1,14 +1,15 @@
-"""Decoded video frames as numpy arrays, straight from ffmpeg: a streaming reader and a single-frame grab.
+"""Decoded video frames as numpy arrays, straight from ffmpeg: every frame in order, or a few by seeking.
 
-ffmpeg decodes, rotates and scales in native code and writes packed raw pixels to a pipe, so Python never
-touches a full-size frame. That is what makes frame-by-frame analysis run at about the speed of decoding
-alone, instead of paying for a full-resolution colour conversion and resize per frame in Python.
+ffmpeg decodes, rotates and scales in native code and writes packed raw pixels, so Python never touches a
+full-size frame. That is what makes frame-by-frame analysis run at about the speed of decoding alone,
+instead of paying for a full-resolution colour conversion and resize per frame in Python.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
 import subprocess
 import tempfile
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal
+from typing import IO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,62 +26,35 @@ from numpy.typing import NDArray
 from reelstep.errors import MediaToolError
 from reelstep.media.ffmpeg import binary, last_error_line, run
 
-PixelFormat = Literal["bgr24", "rgb24", "gray"]
 Frame = NDArray[np.uint8]
+"""A packed 8-bit picture, ``(height, width, 3)``."""
 
-_CHANNELS: dict[PixelFormat, int] = {"bgr24": 3, "rgb24": 3, "gray": 1}
 _PIPE_BYTES = 1 << 20
 """Pipe capacity asked for, so ffmpeg can run a few small frames ahead of the consumer instead of
 stalling on Linux's 64 KiB default; refused silently where the system limit is lower."""
 
 
-def _decode_args(
-    video: Path,
-    width: int,
-    height: int,
-    scale_flags: str,
-    pix_fmt: PixelFormat,
-    *,
-    pre_filter: str | None = None,
-) -> list[str]:
-    """Arguments after the input options: first real video stream, scaled, packed raw pixels on stdout.
-
-    ``0:V:0`` skips cover art; ``-fps_mode passthrough`` emits every decoded frame exactly once, as OpenCV
-    (and so PySceneDetect) reads them, instead of duplicating or dropping frames to a constant rate.
-    """
-    return [
-        "-i",
-        str(video),
-        "-map",
-        "0:V:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-vf",
-        ",".join([*([pre_filter] if pre_filter else []), f"scale={width}:{height}:flags={scale_flags}"]),
-        "-fps_mode",
-        "passthrough",
-        "-pix_fmt",
-        pix_fmt,
-        "-f",
-        "rawvideo",
-        "pipe:1",
-    ]
-
-
-def _frame_shape(width: int, height: int, pix_fmt: PixelFormat) -> tuple[int, ...]:
-    channels = _CHANNELS[pix_fmt]
-    return (height, width) if channels == 1 else (height, width, channels)
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's or Lambda's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class FrameStream:
-    """Every frame of a video's first video stream, decoded by one ffmpeg process, as read-only arrays.
+    """Every frame of a video's first video stream, decoded by one ffmpeg process, as read-only BGR arrays.
 
     Use as a context manager and iterate: leaving the block kills ffmpeg if it is still running, so a
     consumer that stops early or raises never leaves a decoder behind. A watchdog kills ffmpeg when
     ``timeout`` seconds pass, and iteration then raises MediaToolError; so does a non-zero exit, with
-    ffmpeg's last error line. Frames are ``(height, width, 3)`` (or ``(height, width)`` for gray);
-    ``input_args`` go before ``-i`` (decoder options, ``-ss``); ``pre_filter`` runs before the scaling.
+    ffmpeg's last error line. ``input_args`` go before ``-i`` (decoder options, ``-ss``); ``pre_filter``
+    runs before the scaling to ``width`` x ``height``.
+
+    Scaling is nearest-neighbour: it is the cheapest, and for a whole-number downscale it picks exactly the
+    pixels OpenCV's INTER_LINEAR resize picks, which is what the analysis this feeds was tuned on.
+    ``0:V:0`` skips cover art, and ``-fps_mode passthrough`` emits every decoded frame exactly once, as
+    OpenCV reads them, instead of duplicating or dropping frames to a constant rate.
     """
 
     def __init__(
@@ -90,21 +64,19 @@ class FrameStream:
         width: int,
         height: int,
         timeout: float,
-        pix_fmt: PixelFormat = "bgr24",
-        scale_flags: str = "neighbor",
         input_args: Sequence[str] = (),
         pre_filter: str | None = None,
     ) -> None:
+        scale = f"scale={width}:{height}:flags=neighbor"
         self._command = [
             binary("ffmpeg"),
-            "-nostdin",
-            "-v",
-            "error",
-            *input_args,
-            *_decode_args(video, width, height, scale_flags, pix_fmt, pre_filter=pre_filter),
+            *("-nostdin", "-v", "error", *input_args, "-i", str(video)),
+            *("-map", "0:V:0", "-an", "-sn", "-dn"),
+            *("-vf", f"{pre_filter},{scale}" if pre_filter else scale),
+            *("-fps_mode", "passthrough", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"),
         ]
-        self._shape = _frame_shape(width, height, pix_fmt)
-        self._frame_bytes = int(np.prod(self._shape))
+        self._shape = (height, width, 3)
+        self._frame_bytes = height * width * 3
         self._timeout = timeout
         self._expired = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
@@ -182,18 +154,18 @@ def grab_frames(
     height: int,
     timeout: float,
     references_only: bool = False,
-    scale_flags: str = "area",
 ) -> list[Still | None]:
     """The first frame shown at or after each of ``times``, from one ffmpeg process.
 
     Each time is its own input with an accurate input-side seek: ffmpeg jumps to the keyframe before it
     and decodes only from there, so the cost does not grow with the position in the video, and one
     process for several seeks pays ffmpeg's start-up (tens of milliseconds of library loading) once.
-    Frames come back ``(height, width, 3)`` RGB, with their true presentation time read from ffmpeg's
-    showinfo filter. ``references_only`` skips decoding frames nothing is predicted from (H.264/HEVC
-    non-reference B-frames): far less decoding on the way to the seek point, at the price of landing on
-    the next reference frame when the frame at the seek point is one of them. None for a time with no
-    frame at or after it (past the end of the picture).
+    Frames come back RGB, area-scaled to ``width`` x ``height``, with their true presentation time read
+    from ffmpeg's showinfo filter; None for a time with no frame at or after it (past the end).
+
+    ``references_only`` skips decoding frames nothing is predicted from (H.264/HEVC non-reference
+    B-frames): far less decoding on the way to the seek point, at the price of landing on the next
+    reference frame when the frame at the seek point is one of them.
     """
     input_args = ["-threads", "1", *(["-skip_frame", "noref"] if references_only else [])]
     with tempfile.TemporaryDirectory(prefix="reelstep-frames-") as scratch:
@@ -204,7 +176,7 @@ def grab_frames(
         for index, output in enumerate(outputs):
             args += [
                 *("-map", f"{index}:V:0", "-frames:v", "1"),
-                *("-vf", f"scale={width}:{height}:flags={scale_flags},showinfo@still{index}"),
+                *("-vf", f"scale={width}:{height}:flags=area,showinfo@still{index}"),
                 *("-pix_fmt", "rgb24", "-f", "rawvideo", "-y", output),
             ]
         completed = run("ffmpeg", args, timeout=timeout)
@@ -212,11 +184,11 @@ def grab_frames(
             int(match[1]): float(match[2])
             for match in _SHOWINFO.finditer(completed.stderr.decode("utf-8", "replace"))
         }
-        shape = _frame_shape(width, height, "rgb24")
+        shape = (height, width, 3)
         stills: list[Still | None] = []
         for index, (at, output) in enumerate(zip(times, outputs, strict=True)):
             pixels = np.fromfile(output, dtype=np.uint8) if output.is_file() else np.empty(0, np.uint8)
-            if pixels.size != int(np.prod(shape)) or index not in offsets:
+            if pixels.size != height * width * 3 or index not in offsets:
                 stills.append(None)
             else:
                 stills.append(Still(time=max(at, 0.0) + offsets[index], pixels=pixels.reshape(shape)))

@@ -1,15 +1,21 @@
 """Keyframes: a few stills per video, as JPEGs, picked on a time grid or one per scene.
 
-Every still comes from its own accurate seek (``ffmpeg -ss T -i VIDEO -frames:v 1``): ffmpeg jumps to the
-keyframe before T and decodes only from there, scaled down in the same pass, so the cost is a few GOPs of
-decoding per still however long the video is. Seeks run two at a time; each is mostly one decoder thread
-waiting on the next packet, so two keep both cores of a small machine busy.
+Every still comes from its own input-side seek (``ffmpeg -ss T -i VIDEO -frames:v 1``): ffmpeg jumps to the
+keyframe before T and decodes only from there, scaled down in the same pass, so the cost is part of a GOP
+of decoding per still however long the video is, never the whole video. That decoding is nearly all the
+cost, so three things cut it:
+
+- non-reference frames (most B-frames) on the way to T are not decoded at all; the still is then the
+  first reference frame at or after T, which is T itself or at most a frame or two later, and its true
+  time is read back from ffmpeg, so ``Keyframe.time`` is exact. A seek landing further away is redone
+  fully frame-accurately;
+- several seeks share one ffmpeg process (one start-up, each input its own single-threaded decoder);
+- such processes run side by side, one per CPU (two on a small machine).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,7 +29,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from reelstep.errors import MediaToolError, UnsupportedMedia
-from reelstep.media.frames import Frame, Still, grab_frames
+from reelstep.media.frames import Frame, Still, available_cpus, grab_frames
 from reelstep.models import Keyframe, KeyframeOptions, MediaInfo, Scene
 from reelstep.progress import ProgressFn, ignore_progress
 from reelstep.steps.scenes import frame_rate
@@ -35,8 +41,8 @@ CANDIDATE_POSITIONS = (0.25, 0.5, 0.75)
 """Where in a scene (as fractions of its length) the candidates for its still are taken: away from the
 cuts, where fades and motion blur at the boundaries cannot be chosen."""
 
-PARALLEL_SEEKS = 2
-"""ffmpeg processes at once; each decodes single-threaded, so two fill both cores of a small machine."""
+MAX_PARALLEL_SEEKS = 4
+"""ffmpeg processes at once, at most one per CPU: each decodes single-threaded."""
 SEEKS_PER_PROCESS = 4
 """Seeks sharing one ffmpeg process: fewer start-ups, but every open decoder holds its reference frames."""
 MAX_DRIFT_FRAMES = 2
@@ -93,11 +99,14 @@ def _longest_in_order(scenes: Sequence[Scene], limit: int) -> list[Scene]:
 
 
 def _scene_candidates(scene: Scene) -> list[float]:
+    """The times inside ``scene`` whose stills compete to represent it."""
     return sorted({scene.start + (scene.end - scene.start) * position for position in CANDIDATE_POSITIONS})
 
 
 @dataclass(frozen=True)
 class _Pick:
+    """A grabbed still that may become a keyframe: its exact time, RGB pixels and sharpness."""
+
     time: float
     rgb: Frame
     sharpness: float
@@ -139,20 +148,21 @@ class _Seeker:
         )
 
     def lands_on(self, still: Still | None, index: int) -> bool:
+        """Whether ``still`` is frame ``index`` or close enough after it to stand for it."""
         return still is not None and abs(round(still.time * self.rate) - index) <= MAX_DRIFT_FRAMES
 
 
-def _batches(indices: list[int]) -> list[list[int]]:
-    """Consecutive runs of ``indices``: at least one per parallel worker, at most SEEKS_PER_PROCESS each."""
+def _batches(indices: list[int], workers: int) -> list[list[int]]:
+    """Consecutive runs of ``indices``: at least one per worker, at most SEEKS_PER_PROCESS each."""
     if not indices:
         return []
-    count = max(min(PARALLEL_SEEKS, len(indices)), math.ceil(len(indices) / SEEKS_PER_PROCESS))
+    count = max(min(workers, len(indices)), math.ceil(len(indices) / SEEKS_PER_PROCESS))
     bounds = [round(part * len(indices) / count) for part in range(count + 1)]
     return [indices[low:high] for low, high in pairwise(bounds) if high > low]
 
 
 def _grab_all(seeker: _Seeker, times: Sequence[float], progress: ProgressFn) -> list[_Pick | None]:
-    """A still for each time (None past the end of the picture), ``PARALLEL_SEEKS`` processes at a time.
+    """A still for each time (None past the end of the picture), one ffmpeg process per CPU at a time.
 
     Seeks first skip non-reference frames, which lands on the frame asked for or one a frame or so later
     and costs far less decoding; the few that land further away (or nowhere: streams whose ordinary
@@ -162,13 +172,13 @@ def _grab_all(seeker: _Seeker, times: Sequence[float], progress: ProgressFn) -> 
     indices = [seeker.frame_index(at) for at in times]
     unique = sorted(set(indices))
     found: dict[int, Still | None] = {}
-    workers = max(1, min(PARALLEL_SEEKS, os.cpu_count() or 1))
+    workers = max(1, min(MAX_PARALLEL_SEEKS, available_cpus()))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for references_only in (True, False):
             wanted = [index for index in unique if not seeker.lands_on(found.get(index), index)]
             futures = {
                 pool.submit(seeker.grab, batch, references_only=references_only): batch
-                for batch in _batches(wanted)
+                for batch in _batches(wanted, workers)
             }
             for future in as_completed(futures):
                 found.update(zip(futures[future], future.result(), strict=True))

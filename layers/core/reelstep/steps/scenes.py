@@ -6,9 +6,10 @@ shrinks it in Python before the detector sees it. Here the work is split in two:
 1. Frame scores, in parallel. ffmpeg decodes and shrinks in one native pass to exactly the size
    PySceneDetect's auto-downscale picks and pipes small BGR frames to ``FrameScorer``, which computes
    ContentDetector's score (mean HSV difference to the previous frame) bit for bit. A frame's score
-   depends only on it and the frame before, so the timeline is cut into one chunk per core, each decoded
-   by its own single-threaded ffmpeg (cheaper per frame than one multi-threaded decoder, and it keeps
-   every core busy), and chunks overlap by a few frames so the seams can be checked.
+   depends only on it and the frame before, so the timeline is cut into one stretch per core, each
+   decoded by its own single-threaded ffmpeg (cheaper per frame than one multi-threaded decoder, and it
+   keeps every core busy) that keeps exactly the frames whose timestamps fall in its stretch; the score
+   at each seam is recomputed from the frames either side of it.
 2. Cuts, sequentially: the scores are replayed through PySceneDetect's unmodified ContentDetector or
    AdaptiveDetector logic (thresholds, min_scene_len filtering, adaptive windows), so the cuts are
    exactly those that detector would report for these scores.
@@ -22,7 +23,6 @@ moves a cut only when a frame's score sits right at the threshold. Measured agai
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -38,7 +38,7 @@ from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 from scenedetect.scene_manager import compute_downscale_factor
 
 from reelstep.errors import MediaToolError, UnsupportedMedia
-from reelstep.media.frames import Frame, FrameStream
+from reelstep.media.frames import Frame, FrameStream, available_cpus
 from reelstep.models import MediaInfo, Scene, SceneOptions
 from reelstep.progress import ProgressFn, ignore_progress
 
@@ -250,13 +250,6 @@ def _stitch(chunks: list[_Chunk]) -> list[float]:
     return scores
 
 
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _score_video(
     video: Path,
     *,
@@ -269,7 +262,7 @@ def _score_video(
 ) -> list[float]:
     """Every frame's score, decoding ``chunks`` stretches of the video at once."""
     plan = _plan(rate, expected, chunks)
-    threads = max(1, _available_cpus() // chunks) if chunks > 1 else None
+    threads = max(1, available_cpus() // chunks) if chunks > 1 else None
     abort = threading.Event()
     with ThreadPoolExecutor(max_workers=chunks) as pool:
         pending = {
@@ -314,7 +307,7 @@ def detect_scenes(
         raise UnsupportedMedia("input has no video stream to detect scenes in")
     rate = frame_rate(media)
     expected = media.frame_count or max(1, round(media.duration * rate))
-    chunks = max(1, min(MAX_CHUNKS, _available_cpus(), expected // CHUNK_MIN_FRAMES))
+    chunks = max(1, min(MAX_CHUNKS, available_cpus(), expected // CHUNK_MIN_FRAMES))
     size = detection_size(media.width, media.height)
     scores = _score_video(
         video, size=size, expected=expected, chunks=chunks, rate=rate, timeout=timeout, progress=progress
