@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reelstep.errors import MediaToolError, UnsupportedMedia
-from reelstep.media.ffmpeg import ffprobe_json
+from reelstep.media.ffmpeg import ffprobe_json, run
 from reelstep.models import MediaInfo
 
 
@@ -94,8 +94,52 @@ def media_info_from_probe(probe: dict[str, Any], size_bytes: int) -> MediaInfo:
     return MediaInfo.model_validate(info)
 
 
+TAIL_SECONDS = 5.0
+"""How much of the end ``ensure_complete`` reads: enough to span a keyframe interval's packets."""
+
+
+def data_end(path: Path, start: float, *, timeout: float) -> float | None:
+    """Where the packets really end (seconds), reading only from ``start`` on; None when none are there."""
+    listing = run(
+        "ffprobe",
+        [
+            "-v",
+            "error",
+            "-read_intervals",
+            f"{start:.3f}%",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+            path,
+        ],
+        timeout=timeout,
+    ).stdout.decode("utf-8", "replace")
+    ends = []
+    for line in listing.splitlines():
+        pts, _, duration = line.partition(",")
+        try:
+            ends.append(float(pts) + (float(duration) if duration not in ("", "N/A") else 0.0))
+        except ValueError:
+            continue
+    return max(ends) if ends else None
+
+
+def ensure_complete(path: Path, media: MediaInfo, *, timeout: float) -> None:
+    """Refuse a file cut short: its header promises ``media.duration`` but its packets stop earlier.
+
+    Containers such as Matroska or fast-start MP4 still probe fine when truncated; only reading the
+    tail shows it, and that takes a fraction of a second, not a decode of the whole file.
+    """
+    ends_at = data_end(path, max(0.0, media.duration - TAIL_SECONDS), timeout=timeout)
+    tolerance = max(1.0, 0.02 * media.duration)
+    if ends_at is None or ends_at < media.duration - tolerance:
+        found = f"ends at {ends_at:.1f} s" if ends_at is not None else "has no data near its end"
+        raise UnsupportedMedia(f"input is truncated: it declares {media.duration:.1f} s but {found}")
+
+
 def probe_media(path: Path, *, timeout: float) -> MediaInfo:
-    """Describe ``path``; empty, non-media and unreadable inputs raise UnsupportedMedia naming why."""
+    """Describe ``path``; refuse empty, non-media, unreadable and truncated inputs, saying why."""
     size = path.stat().st_size
     if size == 0:
         raise UnsupportedMedia("input is empty")
@@ -104,4 +148,6 @@ def probe_media(path: Path, *, timeout: float) -> MediaInfo:
     except MediaToolError as exc:
         detail = str(exc).removeprefix("ffprobe failed: ")
         raise UnsupportedMedia(f"input is not a readable audio or video file ({detail})") from exc
-    return media_info_from_probe(probe, size)
+    media = media_info_from_probe(probe, size)
+    ensure_complete(path, media, timeout=timeout)
+    return media
