@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from media_factory import make_cut_video, make_speech
-from reelstep.errors import UnsupportedMedia
+from reelstep.errors import MediaToolError, UnsupportedMedia
 from reelstep.steps.probe import probe_media
 
 TIMEOUT = 30.0
@@ -69,3 +69,11 @@ def test_files_that_are_not_media_are_refused(folder: Path, content: bytes, mess
     path.write_bytes(content)
     with pytest.raises(UnsupportedMedia, match=message):
         probe_media(path, timeout=TIMEOUT)
+
+
+def test_a_missing_ffprobe_is_reported_as_such_not_as_bad_media(
+    mkv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(MediaToolError, match="ffprobe is not installed"):
+        probe_media(mkv, timeout=TIMEOUT)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reelstep.errors import MediaToolError, UnsupportedMedia
-from reelstep.media.ffmpeg import ffprobe_json, run
+from reelstep.media.ffmpeg import binary, ffprobe_json, run
 from reelstep.models import MediaInfo
 
 
@@ -143,6 +143,7 @@ def probe_media(path: Path, *, timeout: float) -> MediaInfo:
     size = path.stat().st_size
     if size == 0:
         raise UnsupportedMedia("input is empty")
+    binary("ffprobe")  # a missing tool is the machine's fault, not the input's: let it surface as such
     try:
         probe = ffprobe_json(path, timeout=timeout)
     except MediaToolError as exc:
