@@ -207,7 +207,7 @@ def run_step(backend: Backend, job_id: str, step: StepName, work: Callable[[Prog
     A ModelUnavailable means the step cannot run here: it is recorded as skipped and the job goes on.
     Any other failure is recorded on the step and re-raised, so the state machine's Retry/Catch see it.
     """
-    logger.append_keys(job_id=job_id, step=step.value)
+    logger.thread_safe_append_keys(job_id=job_id, step=step.value)
     backend.jobs.update(job_id, _mark_running(step))
     started = time.monotonic()
     try:
@@ -226,7 +226,7 @@ def run_step(backend: Backend, job_id: str, step: StepName, work: Callable[[Prog
         backend.jobs.update(job_id, _mark_finished(step, "failed", time.monotonic() - started, reason))
         raise
     finally:
-        logger.remove_keys(["step"])
+        logger.thread_safe_remove_keys(["job_id", "step"])
     backend.jobs.update(job_id, _mark_finished(step, "succeeded", time.monotonic() - started, None))
     return StepOutput(step=step, status="succeeded")
 
