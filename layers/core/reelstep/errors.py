@@ -55,9 +55,5 @@ class JobAlreadyExists(ReelstepError):
     """A job with this id was created before (idempotent intake relies on this)."""
 
 
-class ConcurrentUpdate(ReelstepError):
-    """Another writer changed the job record first; the update is retried by the store."""
-
-
 class BlobNotFound(ReelstepError):
     """No blob is stored under this key."""

@@ -1,7 +1,6 @@
 """Typed models at every boundary: options, job records, artifacts and result.json."""
 
 from reelstep.models.job import (
-    ALWAYS_RUN,
     OPTIONAL_STEPS,
     AnalyzeOptions,
     JobError,
@@ -20,7 +19,6 @@ from reelstep.models.media import Keyframe, MediaInfo, Scene, Segment, Transcrip
 from reelstep.models.result import SCHEMA_VERSION, Result, StepOutcome
 
 __all__ = [
-    "ALWAYS_RUN",
     "OPTIONAL_STEPS",
     "SCHEMA_VERSION",
     "AnalyzeOptions",

@@ -19,7 +19,6 @@ class StepName(StrEnum):
     FINALIZE = "finalize"
 
 
-ALWAYS_RUN: tuple[StepName, ...] = (StepName.INGEST, StepName.PROBE, StepName.FINALIZE)
 OPTIONAL_STEPS: tuple[StepName, ...] = (
     StepName.SCENES,
     StepName.KEYFRAMES,
