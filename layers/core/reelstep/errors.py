@@ -57,3 +57,7 @@ class JobAlreadyExists(ReelstepError):
 
 class BlobNotFound(ReelstepError):
     """No blob is stored under this key."""
+
+
+class SignatureInvalid(ReelstepError):
+    """A presigned URL whose signature does not match, or that has expired."""

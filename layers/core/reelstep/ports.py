@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from reelstep.models import JobRecord
+from reelstep.models import JobRecord, JobStatus
 
 
 class BlobStore(Protocol):
@@ -31,6 +32,26 @@ class BlobStore(Protocol):
 
     def list_keys(self, prefix: str) -> list[str]: ...
 
+    def size(self, key: str) -> int:
+        """Bytes stored under ``key``; raises BlobNotFound."""
+        ...
+
+    def presigned_url(
+        self,
+        key: str,
+        *,
+        method: Literal["GET", "PUT"],
+        expires_in: int,
+        content_type: str | None = None,
+        content_length: int | None = None,
+    ) -> str:
+        """A URL that lets its holder GET or PUT this one key until it expires, with no credentials.
+
+        For PUT, ``content_type`` and ``content_length`` are part of the signature where given, so
+        the uploader must send exactly those.
+        """
+        ...
+
 
 class JobStore(Protocol):
     """Job records; ``update`` applies a change atomically, so parallel steps never lose a write."""
@@ -40,6 +61,57 @@ class JobStore(Protocol):
     def get(self, job_id: str) -> JobRecord: ...
 
     def update(self, job_id: str, change: Callable[[JobRecord], None]) -> JobRecord: ...
+
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        oldest_first: bool = False,
+    ) -> JobPage:
+        """One tenant's jobs by ``created_at`` (newest first unless ``oldest_first``), ``limit`` per page.
+
+        ``cursor`` is the opaque ``next_cursor`` of the previous page.
+        """
+        ...
+
+    def acquire_slot(self, tenant: str, job_id: str, *, limit: int) -> bool:
+        """Take one of the tenant's ``limit`` running slots for ``job_id``; False when all are held.
+
+        Atomic across processes; taking a slot the job already holds returns True.
+        """
+        ...
+
+    def release_slot(self, tenant: str, job_id: str) -> None:
+        """Give the job's slot back; releasing a slot not held is a no-op."""
+        ...
+
+    def slot_holders(self, tenant: str) -> set[str]: ...
+
+
+class JobPage(BaseModel):
+    jobs: list[JobRecord]
+    next_cursor: str | None = None
+
+
+class ApiKey(BaseModel):
+    """A stored API key: only the SHA-256 of the secret is kept, never the secret."""
+
+    key_id: str
+    key_hash: str
+    tenant: str
+    created_at: datetime
+    label: str | None = None
+
+
+class KeyStore(Protocol):
+    """API keys by hash (SQLite locally, the DynamoDB table on AWS)."""
+
+    def put_key(self, key: ApiKey) -> None: ...
+
+    def find_key(self, key_hash: str) -> ApiKey | None: ...
 
 
 class ExecutionInfo(BaseModel):

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,14 @@ class Settings(BaseSettings):
         description="Where template.yaml, functions/ and gpu_workers/ are, for the local executor.",
     )
     tenant: str = "local"
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the API as callers reach it; local presigned URLs point here.",
+    )
+    signing_secret: SecretStr | None = Field(
+        default=None,
+        description="Local backend: key for presigned URLs; generated once under home when unset.",
+    )
 
     max_input_bytes: int = Field(
         default=2 * 1024**3, description="Largest input accepted, downloaded or copied."

@@ -13,6 +13,7 @@ from reelstep.models.job import (
     StepReport,
     StepStatus,
     TranscribeOptions,
+    Webhook,
     utcnow,
 )
 from reelstep.models.media import Keyframe, MediaInfo, Scene, Segment, Transcript, Word
@@ -39,6 +40,7 @@ __all__ = [
     "StepStatus",
     "TranscribeOptions",
     "Transcript",
+    "Webhook",
     "Word",
     "utcnow",
 ]

@@ -79,10 +79,17 @@ class AnalyzeOptions(_Model):
 
 
 class Source(_Model):
-    """Where the input comes from: a local path or an http(s) URL."""
+    """Where the input comes from: a local path, an http(s) URL, or a key in the blob store (uploads)."""
 
-    kind: Literal["path", "url"]
+    kind: Literal["path", "url", "blob"]
     location: str
+
+
+class Webhook(_Model):
+    """Where job events are POSTed, signed with HMAC-SHA256 of ``secret`` when one is given."""
+
+    url: str
+    secret: str | None = Field(default=None, min_length=8, max_length=256)
 
 
 class StepReport(_Model):
@@ -115,6 +122,10 @@ class JobRecord(_Model):
     steps: dict[str, StepReport] = Field(default_factory=dict)
     error: JobError | None = None
     execution_id: str | None = None
+    webhook: Webhook | None = None
+    request_fingerprint: str | None = Field(
+        default=None, description="Hash of the creating request, to tell a retry from a reused key."
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0
