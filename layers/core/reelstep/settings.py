@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,9 +23,9 @@ def _default_project_root() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REELSTEP_", extra="ignore")
 
-    backend: Literal["local"] = Field(
+    backend: Literal["local", "aws"] = Field(
         default="local",
-        description="Only the local backend exists yet; AWS adapters come with the AWS stack.",
+        description="local: a folder, SQLite and the in-process executor; aws: S3, DynamoDB, Step Functions.",
     )
     home: Path = Field(
         default_factory=_default_home, description="Local backend: blobs and the SQLite job store."
@@ -44,6 +44,51 @@ class Settings(BaseSettings):
         description="Local backend: key for presigned URLs; generated once under home when unset.",
     )
 
+    max_running_jobs: int = Field(
+        default=2,
+        ge=0,
+        description="Admission cap: running jobs per tenant; more wait queued (0 starts none).",
+    )
+    rate_limit_per_second: float = Field(
+        default=20.0, ge=0, description="API requests per second per tenant, refilling its bucket (0: off)."
+    )
+    rate_limit_burst: int = Field(default=40, ge=1, description="API requests a tenant may make at once.")
+    upload_expiry: int = Field(
+        default=900, ge=60, le=7 * 24 * 3600, description="Seconds a presigned upload URL stays valid."
+    )
+    artifact_url_expiry: int = Field(
+        default=300, ge=10, le=7 * 24 * 3600, description="Seconds a presigned artifact download stays valid."
+    )
+
+    bucket: str | None = Field(default=None, description="AWS backend: the media bucket (MediaBucket).")
+    jobs_table: str | None = Field(
+        default=None, description="AWS backend: the DynamoDB table of jobs, running slots and API keys."
+    )
+    event_bus: str | None = Field(
+        default=None, description="AWS backend: the EventBridge bus for job events."
+    )
+    state_machine_arn: str | None = Field(
+        default=None, description="AWS backend: the analysis state machine; needed only where jobs start."
+    )
+    aws_region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("reelstep_aws_region", "aws_region", "aws_default_region"),
+        description="REELSTEP_AWS_REGION, else AWS_REGION (set by Lambda), else AWS_DEFAULT_REGION.",
+    )
+    aws_endpoint_url: str | None = Field(
+        default=None, description="Tests only: send every AWS call to this endpoint (moto's server)."
+    )
+    aws_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect to an AWS API.")
+    aws_read_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for an AWS API's answer."
+    )
+    aws_max_attempts: int = Field(
+        default=4, ge=1, description="Attempts per AWS call (botocore standard retry mode), first included."
+    )
+    job_ttl_days: int = Field(
+        default=30, ge=1, description="AWS backend: days after its last update that DynamoDB deletes a job."
+    )
+
     max_input_bytes: int = Field(
         default=2 * 1024**3, description="Largest input accepted, downloaded or copied."
     )
@@ -53,6 +98,30 @@ class Settings(BaseSettings):
     trusted_hosts: list[str] = Field(
         default_factory=list,
         description="Hosts exempt from the private-address refusal (for tests and private deployments).",
+    )
+    webhook_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to a webhook receiver."
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a webhook receiver has to answer one POST."
+    )
+    webhook_max_attempts: int = Field(
+        default=5, ge=1, description="POSTs per webhook delivery, the first included, before giving up."
+    )
+    webhook_max_seconds: float = Field(
+        default=45.0,
+        gt=0,
+        description="Ceiling for one delivery, all attempts and back-off included; under NotifyFunction's "
+        "60 s timeout, after which Lambda's own retries and DLQ take over.",
+    )
+    webhook_backoff: float = Field(
+        default=1.0, ge=0, description="Seconds before the first retry; doubles per retry, with jitter."
+    )
+    webhook_workers: int = Field(
+        default=4, ge=1, description="Local backend: deliveries made at once in the background."
+    )
+    webhook_drain_seconds: float = Field(
+        default=10.0, ge=0, description="Local backend: how long an exiting process waits for deliveries."
     )
     ffmpeg_timeout: float = Field(
         default=1800.0, description="Seconds any single ffmpeg/ffprobe call may run."
@@ -67,7 +136,31 @@ class Settings(BaseSettings):
     whisper_compute_type: str = "default"
     whisper_cpu_threads: int = 0
 
+    caption_model: str = Field(
+        default="Salesforce/blip-image-captioning-base",
+        description="Image-captioning model: a Hugging Face id, loaded only from the local cache (the GPU "
+        "image bakes it in), or a model folder. Where it is absent the caption step is skipped.",
+    )
+    caption_device: str = Field(default="auto", description="auto (CUDA when present), cuda, cpu, cuda:1 ...")
+    render_encoder: Literal["auto", "h264_nvenc", "libx264"] = Field(
+        default="auto",
+        description="H.264 encoder of the preview; auto takes NVENC when a tiny test encode succeeds.",
+    )
+
     step_timeout: float = Field(default=3600.0, description="Local executor: ceiling for one task.")
+
+    @model_validator(mode="after")
+    def _aws_names_given(self) -> Settings:
+        """Fail at cold start, naming the variables, rather than at the first S3 or DynamoDB call."""
+        if self.backend == "aws":
+            missing = [
+                f"REELSTEP_{name.upper()}"
+                for name in ("bucket", "jobs_table", "event_bus")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"REELSTEP_BACKEND=aws needs {', '.join(missing)}")
+        return self
 
 
 @lru_cache(maxsize=1)
