@@ -80,13 +80,14 @@ def _local_signing_secret(settings: Settings) -> bytes:
 def local_backend(settings: Settings) -> Backend:
     home = settings.home
     database = home / "jobs.sqlite3"
+    jobs = SqliteJobStore(database)
     return Backend(
         settings=settings,
         blobs=LocalBlobStore(
             home / "blobs", public_url=settings.public_url, signing_secret=_local_signing_secret(settings)
         ),
-        jobs=SqliteJobStore(database),
-        events=LocalEventPublisher(home / "events.jsonl"),
+        jobs=jobs,
+        events=LocalEventPublisher(home / "events.jsonl", jobs=jobs, settings=settings),
         keys=SqliteKeyStore(database),
     )
 
