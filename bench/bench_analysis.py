@@ -101,13 +101,14 @@ def main() -> int:
     from reelstep.models import KeyframeOptions, SceneOptions
     from reelstep.steps.keyframes import extract_keyframes, interval_times
     from reelstep.steps.probe import probe_media
-    from reelstep.steps.scenes import detect_scenes, frame_rate
+    from reelstep.steps.scenes import detect_scenes
+    from reelstep.steps.timeline import frame_rate
 
     print("preparing the input (made once, a couple of minutes; then cached in bench/out/) ...", flush=True)
     video = looped_bbb(args.minutes)
     media = probe_media(video, timeout=60)
     min_scene_len = FrameTimecode(CLI_MIN_SCENE_LEN, frame_rate(media)).frame_num
-    scene_options = SceneOptions(min_scene_len=min_scene_len)
+    scene_options = SceneOptions(detector="content", min_scene_len=min_scene_len)
     times = interval_times(media.duration, KEYFRAMES)
     frames_ours, frames_anchor = OUT_DIR / "frames_reelstep", OUT_DIR / "frames_moviepy"
     load_before = os.getloadavg()[0]

@@ -124,3 +124,186 @@ def make_rotated_copy(source: Path, target: Path, *, degrees: int = 90) -> Path:
     except subprocess.CalledProcessError:  # ffmpeg 5: the legacy rotate tag, turned into a display matrix
         _ffmpeg("-i", source, "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", target)
     return target
+
+
+def make_transition_video(
+    path: Path,
+    shots: Sequence[tuple[str, float]],
+    transitions: Sequence[tuple[str, float]],
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+) -> Path:
+    """Shots joined one after another by ``transitions`` (one fewer than shots): ("cut", 0) is a hard cut,
+    any other name is an ffmpeg xfade transition of that many seconds ("fade": a dissolve, "fadeblack": a
+    fade through black). ``transition_frames`` gives where each lands."""
+    width, height = size
+    inputs: list[str | Path] = []
+    for source, seconds in shots:
+        inputs += ["-t", f"{seconds}", "-f", "lavfi", "-i", _source(source, width, height, fps)]
+    graph = [f"[{index}:v]format=yuv420p,settb=1/{fps}[s{index}]" for index in range(len(shots))]
+    current, length = "s0", shots[0][1]
+    for index, ((kind, seconds), (_, next_length)) in enumerate(zip(transitions, shots[1:], strict=True), 1):
+        if kind == "cut":
+            graph.append(f"[{current}][s{index}]concat=n=2:v=1:a=0,settb=1/{fps}[j{index}]")
+            length += next_length
+        else:
+            offset = length - seconds
+            graph.append(
+                f"[{current}][s{index}]xfade=transition={kind}:duration={seconds}:offset={offset}[j{index}]"
+            )
+            length = offset + next_length
+        current = f"j{index}"
+    _ffmpeg(
+        *inputs,
+        "-filter_complex",
+        ";".join(graph),
+        "-map",
+        f"[{current}]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-r",
+        str(fps),
+        path,
+    )
+    return path
+
+
+def transition_frames(
+    shots: Sequence[tuple[str, float]], transitions: Sequence[tuple[str, float]], fps: int = 25
+) -> list[int]:
+    """Where ``make_transition_video``'s transitions are: a cut's first new frame, a transition's middle."""
+    frames: list[int] = []
+    length = shots[0][1]
+    for (kind, seconds), (_, next_length) in zip(transitions, shots[1:], strict=True):
+        if kind == "cut":
+            frames.append(round(length * fps))
+            length += next_length
+        else:
+            frames.append(round((length - seconds + seconds * _change_point(kind)) * fps))
+            length = length - seconds + next_length
+    return frames
+
+
+def _smoothstep(low: float, high: float, x: float) -> float:
+    t = min(1.0, max(0.0, (x - low) / (high - low)))
+    return t * t * (3 - 2 * t)
+
+
+def _change_point(kind: str) -> float:
+    """Where (0-1) in an xfade transition the old shot gives way to the new: the middle of a dissolve, the
+    darkest moment of ffmpeg's fadeblack (which fades out in its first fifth and back in over the rest)."""
+    if kind != "fadeblack":
+        return 0.5
+    steps = [step / 1000 for step in range(1001)]
+
+    def shown(done: float) -> float:
+        progress = 1.0 - done
+        old = progress * _smoothstep(0.8, 1.0, progress)
+        new = (1.0 - progress) * (1.0 - _smoothstep(0.2, 1.0, progress))
+        return old + new
+
+    return min(steps, key=shown)
+
+
+def make_flash_video(
+    path: Path,
+    flashes: Sequence[int],
+    *,
+    seconds: float = 4.0,
+    flash_frames: int = 2,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+) -> Path:
+    """One testsrc2 shot with white flashes (``flash_frames`` long) starting at the given frames: no cuts."""
+    width, height = size
+    boxes = ",".join(
+        f"drawbox=color=white:t=fill:enable='between(n,{start},{start + flash_frames - 1})'"
+        for start in flashes
+    )
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        _source("testsrc2", width, height, fps),
+        "-t",
+        f"{seconds}",
+        "-vf",
+        f"{boxes},format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        path,
+    )
+    return path
+
+
+def make_motion_video(
+    path: Path,
+    *,
+    seconds: float = 4.0,
+    source: str = "testsrc2",
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+    speed: float = 4.0,
+) -> Path:
+    """A fast camera sweep over a picture four times the frame: motion, no cuts."""
+    width, height = size
+    x, y = f"{width * 1.5}*(1+sin(t*{speed}))", f"{height * 1.5}*(1+cos(t*{speed * 0.7}))"
+    crop = f"crop={width}:{height}:x='{x}':y='{y}'"
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        _source(source, width * 4, height * 4, fps),
+        "-t",
+        f"{seconds}",
+        "-vf",
+        f"{crop},format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        path,
+    )
+    return path
+
+
+def make_variable_rate_video(path: Path, *, size: tuple[int, int] = (320, 240)) -> Path:
+    """Two shots (testsrc2, then smptebars from 3 s) at 30 fps, every other frame dropped after 1.5 s:
+    a variable frame rate (30 then 15 frames a second), with the cut at 3 s."""
+    width, height = size
+    _ffmpeg(
+        *("-t", "3", "-f", "lavfi", "-i", _source("testsrc2", width, height, 30)),
+        *("-t", "3", "-f", "lavfi", "-i", _source("smptebars", width, height, 30)),
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1:a=0,select='lt(t,1.5)+not(mod(n,2))',format=yuv420p[v]",
+        *("-map", "[v]", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "veryfast", path),
+    )
+    return path
+
+
+def make_odd_size_video(path: Path, *, size: tuple[int, int] = (321, 241), fps: int = 25) -> Path:
+    """Two 1.5 s shots at an odd frame size (4:4:4 chroma, which odd sizes need), cut at 1.5 s."""
+    width, height = size
+    _ffmpeg(
+        *("-t", "1.5", "-f", "lavfi", "-i", _source("testsrc2", width, height, fps)),
+        *("-t", "1.5", "-f", "lavfi", "-i", _source("smptebars", width, height, fps)),
+        "-filter_complex",
+        f"[0:v]scale={width}:{height},setsar=1[a];[1:v]scale={width}:{height},setsar=1[b];"
+        "[a][b]concat=n=2:v=1:a=0,format=yuv444p[v]",
+        *("-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", path),
+    )
+    return path
+
+
+def corrupt_middle(source: Path, target: Path, *, length: int = 4000) -> Path:
+    """A copy of ``source`` with ``length`` bytes of its middle overwritten: frames there fail to decode."""
+    data = bytearray(source.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + length] = bytes([0xFF]) * length
+    target.write_bytes(bytes(data))
+    return target

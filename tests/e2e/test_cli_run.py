@@ -17,9 +17,11 @@ import pytest
 
 from media_factory import make_cut_video, make_speech
 from reelstep.schema import result_schema
+from tiny_captioner import build_tiny_blip
 
 REELSTEP = Path(sys.executable).parent / "reelstep"
 SPOKEN = "The quick brown fox jumps over the lazy dog. Reelstep writes down every word."
+DEFAULT_CAPTION_MODEL = "Salesforce/blip-image-captioning-base"
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +81,39 @@ def assert_one_line_error(completed: subprocess.CompletedProcess[str], *fragment
 def test_a_video_with_shots_and_speech_gives_the_full_result(
     reelstep_home: Path, talking_video: Path, tmp_path: Path
 ) -> None:
-    # Given a 9 s video with cuts at 3 s and 6 s and spoken words
+    # Given a 9 s video with cuts at 3 s and 6 s and spoken words, and no captioning model on the machine
     out = tmp_path / "out"
+    no_models = {"HF_HUB_CACHE": str(tmp_path / "empty-model-cache")}
     # When it is run through the local pipeline
-    completed = reelstep("run", talking_video, "--out", out)
-    # Then it succeeds and writes every deliverable
+    completed = reelstep("run", talking_video, "--out", out, env=no_models)
+    # Then it succeeds and writes every deliverable; captions are skipped, saying why
     assert completed.returncode == 0, completed.stderr
     result = result_of(out)
     jsonschema.validate(result, result_schema())
     assert result["status"] == "succeeded"
     assert {name: step["status"] for name, step in result["steps"].items()} == {  # type: ignore[attr-defined]
-        name: "succeeded"
-        for name in ("ingest", "probe", "scenes", "keyframes", "audio", "transcribe", "finalize")
+        **{
+            name: "succeeded"
+            for name in (
+                "ingest",
+                "probe",
+                "scenes",
+                "keyframes",
+                "audio",
+                "transcribe",
+                "audio_features",
+                "storylines",
+                "finalize",
+            )
+        },
+        "caption": "skipped",
+        "render": "skipped",
     }
+    caption_reason = result["steps"]["caption"]["reason"]  # type: ignore[index]
+    assert DEFAULT_CAPTION_MODEL in caption_reason and "not in the local Hugging Face cache" in caption_reason
+    assert f"captions    none: {caption_reason}" in completed.stdout
+    assert result["steps"]["render"]["reason"] == "not requested"  # type: ignore[index]
+    assert result["preview"] is None
     scenes = result["scenes"]
     assert [round(scene["start"]) for scene in scenes] == [0, 3, 6]  # type: ignore[union-attr,index]
     keyframes = result["keyframes"]
@@ -102,10 +124,50 @@ def test_a_video_with_shots_and_speech_gives_the_full_result(
     transcript = result["transcript"]
     text = transcript["text"].lower()  # type: ignore[index]
     assert "quick brown fox" in text and "lazy dog" in text
-    assert all(segment["scene_index"] is not None for segment in transcript["segments"])  # type: ignore[index]
+    assert all(segment["scene_id"] is not None for segment in transcript["segments"])  # type: ignore[index]
     assert (out / "transcript.srt").read_text().startswith("1\n")
     assert (out / "transcript.vtt").read_text().startswith("WEBVTT")
     assert "scenes      3" in completed.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers")
+    return build_tiny_blip(tmp_path_factory.mktemp("models") / "tiny-blip")
+
+
+def test_a_local_caption_model_and_the_preview_render(
+    reelstep_home: Path, talking_video: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    # Given a captioning model folder
+    out = tmp_path / "out"
+    # When the video is run with captions (one keyframe per scene) and a preview, naming that model
+    completed = reelstep(
+        "run",
+        talking_video,
+        "--out",
+        out,
+        "--steps",
+        "caption,transcribe,render",
+        "--keyframe-mode",
+        "scene",
+        "--caption-model",
+        tiny_model,
+    )
+    # Then every scene's keyframe is captioned, and the preview is exported beside result.json
+    assert completed.returncode == 0, completed.stderr
+    result = result_of(out)
+    jsonschema.validate(result, result_schema())
+    steps = result["steps"]
+    for name in ("scenes", "keyframes", "caption", "transcribe", "render"):
+        assert steps[name]["status"] == "succeeded", name  # type: ignore[index]
+    captioned = [frame for frame in result["keyframes"] if frame["caption"] is not None]  # type: ignore[union-attr]
+    assert len(captioned) == len(result["scenes"]) == 3  # type: ignore[arg-type]
+    assert all(scene["caption"] is not None for scene in result["scenes"])  # type: ignore[union-attr]
+    assert result["preview"] == "preview.mp4"
+    assert (out / "preview.mp4").read_bytes()[4:8] == b"ftyp"
+    assert "captions    3 keyframes" in completed.stdout
+    assert f"preview     {out / 'preview.mp4'}" in completed.stdout
 
 
 def test_only_the_steps_asked_for_run(reelstep_home: Path, silent_video: Path, tmp_path: Path) -> None:

@@ -155,18 +155,33 @@ def test_scene_mode_keeps_the_longest_scenes_when_there_are_too_many(
 
 
 @pytest.mark.parametrize(("blurred", "sharp_part"), [((0.0, 2.5), (2.5, 4.0)), ((1.5, 4.0), (0.0, 1.5))])
-def test_scene_mode_picks_the_sharp_candidate_over_blurred_ones(
+def test_scene_mode_takes_the_sharp_frame_the_analysis_pass_chose(
     media_dir: Path, tmp_path: Path, blurred: tuple[float, float], sharp_part: tuple[float, float]
 ) -> None:
-    # Given one 4 s shot, heavily blurred for part of it
+    # Given one 4 s shot, heavily blurred for part of it, described as one scene by the analysis pass
     video = make_blurred_video(media_dir / f"blur-{blurred[0]}.mp4", seconds=4.0, blurred=blurred, fps=FPS)
     media = probe_media(video, timeout=TIMEOUT)
-    scene = Scene(index=0, start=0.0, end=4.0, start_frame=0, end_frame=100)
-    # When the scene's still is picked
+    [scene] = detect_scenes(video, media, SceneOptions(detector="content", threshold=250.0), timeout=TIMEOUT)
+    assert scene.visual is not None
+    # When the scene's still is extracted
     options = KeyframeOptions(mode="scene")
     [frame] = extract_keyframes(video, media, tmp_path, options, scenes=[scene], timeout=TIMEOUT)
-    # Then it comes from the sharp part
+    # Then it is the chosen frame, from the sharp part
     assert sharp_part[0] <= frame.time < sharp_part[1]
+    assert frame.time == pytest.approx(scene.visual.keyframe_time, abs=2 * FRAME)
+
+
+def test_a_scene_from_elsewhere_gets_its_middle_frame(
+    small_video: tuple[Path, MediaInfo], tmp_path: Path
+) -> None:
+    # Given a scene that no analysis pass described
+    video, media = small_video
+    scene = Scene(index=0, start=0.0, end=3.0, start_frame=0, end_frame=75)
+    # When its still is extracted / Then it comes from the middle
+    [frame] = extract_keyframes(
+        video, media, tmp_path, KeyframeOptions(mode="scene"), scenes=[scene], timeout=TIMEOUT
+    )
+    assert 1.5 - FRAME / 2 <= frame.time <= 1.5 + 2 * FRAME
 
 
 def test_scene_mode_without_scenes_falls_back_to_interval_times(

@@ -13,15 +13,11 @@ from media_factory import cut_frames, make_audio_only, make_cut_video, make_rota
 from reelstep.errors import MediaToolError, UnsupportedMedia
 from reelstep.media.frames import FrameStream
 from reelstep.models import MediaInfo, Scene, SceneOptions
-from reelstep.steps import scenes as scenes_module
+from reelstep.steps import chunks as chunks_module
 from reelstep.steps.probe import probe_media
-from reelstep.steps.scenes import (
-    FrameScorer,
-    detect_scenes,
-    detection_size,
-    frame_rate,
-    scenes_from_cuts,
-)
+from reelstep.steps.scenes import detect_scenes, detection_size, scenes_from_cuts
+from reelstep.steps.signals import FrameAnalyzer
+from reelstep.steps.timeline import frame_rate
 
 SHARED_MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
 SHOTS = [
@@ -99,7 +95,9 @@ def test_same_cuts_as_scenedetect_itself(cut_video: Path) -> None:
     # Given the five-shot video
     media = probe_media(cut_video, timeout=TIMEOUT)
     # When reelstep and PySceneDetect's own API detect scenes with the same settings
-    ours = detect_scenes(cut_video, media, SceneOptions(threshold=27.0, min_scene_len=15), timeout=TIMEOUT)
+    ours = detect_scenes(
+        cut_video, media, SceneOptions(detector="content", threshold=27.0, min_scene_len=15), timeout=TIMEOUT
+    )
     theirs = scenedetect_cuts(cut_video, ContentDetector(threshold=27.0, min_scene_len=15))
     # Then the cuts agree within a frame
     assert_same_cuts(cuts_of(ours), theirs)
@@ -119,20 +117,23 @@ def test_adaptive_detector_finds_the_cuts_as_scenedetect_does(cut_video: Path) -
 def test_a_threshold_above_every_score_finds_no_cuts(cut_video: Path) -> None:
     # Given the five-shot video / When the threshold is far above any shot change's score
     media = probe_media(cut_video, timeout=TIMEOUT)
-    found = detect_scenes(cut_video, media, SceneOptions(threshold=250.0), timeout=TIMEOUT)
+    found = detect_scenes(
+        cut_video, media, SceneOptions(detector="content", threshold=250.0), timeout=TIMEOUT
+    )
     # Then nothing counts as a cut
     assert len(found) == 1
 
 
-def test_chunked_decoding_gives_exactly_the_single_pass_scenes(
+def test_decoding_in_parallel_stretches_gives_exactly_the_single_pass_scenes(
     cut_video: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the five-shot video, detected in one pass
+    # Given the five-shot video, detected in one pass by one decoder
     media = probe_media(cut_video, timeout=TIMEOUT)
+    monkeypatch.setattr(chunks_module, "available_cpus", lambda: 1)
     single = detect_scenes(cut_video, media, SceneOptions(), timeout=TIMEOUT)
-    # When it is forced into several chunks decoded at once (seams land inside shots and near cuts)
-    monkeypatch.setattr(scenes_module, "CHUNK_MIN_FRAMES", 20)
-    monkeypatch.setattr(scenes_module, "available_cpus", lambda: 4)
+    # When it is split into stretches decoded at once (seams land inside shots and near cuts)
+    monkeypatch.setattr(chunks_module, "STRETCH_MIN_FRAMES", 20)
+    monkeypatch.setattr(chunks_module, "available_cpus", lambda: 4)
     chunked = detect_scenes(cut_video, media, SceneOptions(), timeout=TIMEOUT)
     # Then the scenes are identical, frame for frame
     assert chunked == single
@@ -200,16 +201,17 @@ def test_rotated_video_gives_the_same_cuts(media_dir: Path, cut_video: Path) -> 
     assert_same_cuts(cuts_of(found), cut_frames(SHOTS, FPS))
 
 
-def test_frame_scorer_matches_content_detector_bit_for_bit(cut_video: Path) -> None:
+def test_frame_analyzer_matches_content_detector_bit_for_bit(cut_video: Path) -> None:
     # Given the five-shot video's frames at the size PySceneDetect analyses
     width, height = detection_size(320, 240)
-    scorer, detector = FrameScorer(), ContentDetector()
-    # When each frame is scored by reelstep's scorer and by ContentDetector itself
+    analyzer, detector = FrameAnalyzer(), ContentDetector()
+    # When each frame is scored by reelstep's analyzer and by ContentDetector itself
     with FrameStream(cut_video, width=width, height=height, timeout=TIMEOUT) as frames:
         for number, frame in enumerate(frames):
             detector.process_frame(FrameTimecode(number, Fraction(FPS)), frame)
             # Then the scores are exactly equal
-            assert scorer.score(frame) == detector._frame_score
+            (score, *_), _, _ = analyzer.values(frame)
+            assert score == detector._frame_score
 
 
 @pytest.mark.parametrize(
@@ -245,7 +247,7 @@ def test_real_footage_cuts_match_scenedetect(name: str) -> None:
     video = shared(name)
     media = probe_media(video, timeout=TIMEOUT)
     # When reelstep and PySceneDetect's own API detect scenes with the same settings
-    ours = detect_scenes(video, media, SceneOptions(), timeout=TIMEOUT)
+    ours = detect_scenes(video, media, SceneOptions(detector="content"), timeout=TIMEOUT)
     theirs = scenedetect_cuts(video, ContentDetector(threshold=27.0, min_scene_len=15))
     # Then the cuts agree within a frame
     assert_same_cuts(cuts_of(ours), theirs)

@@ -15,7 +15,7 @@ from reelstep.backend import Backend
 from reelstep.errors import InvalidInput, MediaToolError
 from reelstep.models import AnalyzeOptions, JobRecord, Source, StepName
 from reelstep.pipeline import job_key, new_job_record
-from reelstep.steps import audio, scenes
+from reelstep.steps import audio, chunks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,8 @@ def stored_result(backend: Backend, job_id: str) -> dict[str, object]:
 
 
 def test_a_job_succeeds_with_every_step_recorded(backend: Backend, video: Path) -> None:
-    record = run_job(backend, video, steps=[StepName.SCENES, StepName.KEYFRAMES, StepName.AUDIO])
+    picture_and_sound = [StepName.SCENES, StepName.KEYFRAMES, StepName.AUDIO]
+    record = run_job(backend, video, steps=[*picture_and_sound, StepName.AUDIO_FEATURES, StepName.STORYLINES])
     assert record.status == "succeeded"
     assert record.progress == 1.0
     assert {name: report.status for name, report in record.steps.items()} == {
@@ -60,12 +61,19 @@ def test_a_job_succeeds_with_every_step_recorded(backend: Backend, video: Path) 
         "probe": "succeeded",
         "scenes": "succeeded",
         "keyframes": "succeeded",
+        "caption": "skipped",
         "audio": "succeeded",
         "transcribe": "skipped",
+        "audio_features": "succeeded",
+        "storylines": "succeeded",
+        "render": "skipped",
         "finalize": "succeeded",
     }
     assert all(report.seconds is not None for report in record.steps.values() if report.status == "succeeded")
-    assert stored_result(backend, record.job_id)["status"] == "succeeded"
+    result = stored_result(backend, record.job_id)
+    assert result["status"] == "succeeded"
+    assert all(scene["audio"]["spectral_centroid"] for scene in result["scenes"])  # type: ignore[union-attr,index]
+    assert result["storylines"]
 
 
 def test_a_failing_lambda_step_fails_the_job_with_its_step_and_reason(
@@ -75,7 +83,7 @@ def test_a_failing_lambda_step_fails_the_job_with_its_step_and_reason(
     def broken(*args: object, **kwargs: object) -> None:
         raise MediaToolError("ffmpeg failed: corrupt frame at 1.2 s")
 
-    monkeypatch.setattr(scenes, "detect_scenes", broken)
+    monkeypatch.setattr(chunks, "analyse_chunk", broken)
     # When the job runs
     record = run_job(backend, video, steps=[StepName.SCENES])
     # Then it fails at scenes with that reason, and what probe stored is kept
@@ -114,16 +122,16 @@ def test_a_lambda_that_times_out_fails_the_job(
     orchestrator = LocalOrchestrator(ROOT)
     functions = orchestrator.machine.functions
     for arn, function in list(functions.items()):
-        if function.logical_id == "DetectScenesFunction":
+        if function.logical_id == "AnalyzeChunkFunction":
             functions[arn] = dataclasses.replace(function, timeout=0.5)
-    monkeypatch.setattr(scenes, "detect_scenes", lambda *args, **kwargs: time.sleep(3))
+    monkeypatch.setattr(chunks, "analyse_chunk", lambda *args, **kwargs: time.sleep(3))
     # When the job runs
     record = run_job(backend, video, orchestrator, steps=[StepName.SCENES])
     # Then it fails with a timeout naming the function, instead of hanging
     assert record.status == "failed"
     assert record.error is not None
     assert record.error.type == "States.Timeout"
-    assert "DetectScenesFunction timed out" in record.error.message
+    assert "AnalyzeChunkFunction timed out" in record.error.message
 
 
 def test_an_unavailable_model_skips_transcription_and_the_job_succeeds(

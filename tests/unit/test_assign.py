@@ -57,7 +57,7 @@ def test_segment_goes_to_the_scene_holding_its_midpoint() -> None:
     # When assigned
     [placed] = assign_segments([segment], SCENES)
     # Then it belongs to scene 1, timed from that scene's start, clamped at zero, words untouched
-    assert placed.scene_index == 1
+    assert placed.scene_id == "scene-2"
     assert placed.start_in_scene == 0.0
     assert placed.end_in_scene == 2.5
     assert placed.words == segment.words
@@ -70,7 +70,7 @@ def test_segment_within_a_scene_gets_relative_times_in_milliseconds() -> None:
     # When assigned
     [placed] = assign_segments([segment], SCENES)
     # Then its times are relative to the scene's start and rounded to milliseconds
-    assert (placed.scene_index, placed.start_in_scene, placed.end_in_scene) == (2, 0.123, 1.0)
+    assert (placed.scene_id, placed.start_in_scene, placed.end_in_scene) == ("scene-3", 0.123, 1.0)
 
 
 def test_midpoint_in_a_gap_falls_back_to_largest_overlap() -> None:
@@ -80,18 +80,20 @@ def test_midpoint_in_a_gap_falls_back_to_largest_overlap() -> None:
     # When assigned
     [placed] = assign_segments([segment], scenes)
     # Then the scene it overlaps most wins
-    assert placed.scene_index == 1
+    assert placed.scene_id == "scene-2"
     assert placed.start_in_scene == 0.0
     assert placed.end_in_scene == 0.5
 
 
 def test_segment_after_the_last_scene_is_left_unplaced() -> None:
     # Given audio that runs past the last frame, with a stale placement from before
-    segment = Segment(start=20.0, end=21.0, text="after", scene_index=0, start_in_scene=1.0, end_in_scene=2.0)
+    segment = Segment(
+        start=20.0, end=21.0, text="after", scene_id="scene-1", start_in_scene=1.0, end_in_scene=2.0
+    )
     # When assigned
     [placed] = assign_segments([segment], SCENES)
     # Then it has no scene and no scene-relative times
-    assert (placed.scene_index, placed.start_in_scene, placed.end_in_scene) == (None, None, None)
+    assert (placed.scene_id, placed.start_in_scene, placed.end_in_scene) == (None, None, None)
 
 
 def test_no_scenes_leaves_segments_unchanged() -> None:
@@ -110,5 +112,5 @@ def test_assignment_keeps_order_and_does_not_mutate_input() -> None:
     # When assigned
     placed = assign_segments(segments, SCENES)
     # Then each lands in its own scene, in order, and the originals are untouched
-    assert [p.scene_index for p in placed] == [0, 1, 2]
-    assert all(s.scene_index is None for s in segments)
+    assert [p.scene_id for p in placed] == ["scene-1", "scene-2", "scene-3"]
+    assert all(s.scene_id is None for s in segments)

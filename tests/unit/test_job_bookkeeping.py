@@ -15,7 +15,19 @@ def record() -> JobRecord:
 
 def test_a_new_job_lists_every_step_pending_at_zero_progress() -> None:
     job = record()
-    assert set(job.steps) == {"ingest", "probe", "scenes", "keyframes", "audio", "transcribe", "finalize"}
+    assert set(job.steps) == {
+        "ingest",
+        "probe",
+        "scenes",
+        "keyframes",
+        "caption",
+        "audio",
+        "transcribe",
+        "audio_features",
+        "storylines",
+        "render",
+        "finalize",
+    }
     refresh_progress(job)
     assert job.progress == 0.0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import secrets
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,9 +17,12 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from reelstep.backend import Backend, get_backend
 from reelstep.errors import ReelstepError, SourceNotFound
+from reelstep.lifecycle import new_job_id
 from reelstep.models import (
+    DEFAULT_STEPS,
     OPTIONAL_STEPS,
     AnalyzeOptions,
+    CaptionOptions,
     JobRecord,
     KeyframeOptions,
     Result,
@@ -31,6 +34,7 @@ from reelstep.models import (
 from reelstep.observability import logger
 from reelstep.pipeline.common import (
     FRAMES_DIR,
+    PREVIEW_MP4,
     RESULT_JSON,
     TRANSCRIPT_SRT,
     TRANSCRIPT_VTT,
@@ -38,17 +42,14 @@ from reelstep.pipeline.common import (
     new_job_record,
 )
 from reelstep.schema import SCHEMA_PATH, result_schema_text
+from reelstep.settings import get_settings
 from reelstep.steps.ingest import parse_source
+from reelstep.steps.plan import NOT_REQUESTED
 
 POLL_SECONDS = 0.2
 EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-
-
-def new_job_id() -> str:
-    """Sortable by creation time and unique: a UTC timestamp plus random hex."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
 
 
 def _steps(value: str) -> list[StepName]:
@@ -61,6 +62,16 @@ def _steps(value: str) -> list[StepName]:
     return [known[name] for name in names]
 
 
+def _storyline_count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 20:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to 20")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelstep", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--steps",
         type=_steps,
-        help="comma-separated analysis steps (default: scenes,keyframes,audio,transcribe); "
-        "ingest, probe and finalize always run",
+        help=f"comma-separated analysis steps (default: {','.join(DEFAULT_STEPS)}; also: render, "
+        "a 720p preview with burned-in subtitles); ingest, probe and finalize always run",
     )
     run.add_argument("--keyframe-mode", choices=["interval", "scene"], default="interval")
     run.add_argument("--max-keyframes", type=int, default=8)
@@ -82,19 +93,43 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--whisper-model", help="faster-whisper model name or path (default REELSTEP_WHISPER_MODEL)"
     )
+    run.add_argument(
+        "--caption-model",
+        help="image-captioning model folder, or a Hugging Face id already in the local cache "
+        "(default REELSTEP_CAPTION_MODEL); without one the caption step is skipped",
+    )
+    run.add_argument(
+        "--storylines",
+        type=_storyline_count,
+        default=3,
+        metavar="N",
+        help="how many storylines to group the scenes into (1-20, default 3; fewer when fewer scenes)",
+    )
     run.add_argument("--verbose", action="store_true", help="show the pipeline's structured logs")
 
     schema = commands.add_parser("schema", help="print or write the result.json JSON Schema")
     schema.add_argument("--write", action="store_true", help=f"write it to {SCHEMA_PATH.name} in the package")
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (uvicorn) on this machine")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create_key = key_commands.add_parser("create", help="make a new API key for a tenant and print it once")
+    create_key.add_argument("--tenant", required=True, help="the tenant the key acts for")
+    create_key.add_argument("--label", help="a note to tell keys apart (stored with the key's hash)")
     return parser
 
 
 def _options(args: argparse.Namespace) -> AnalyzeOptions:
     return AnalyzeOptions(
-        steps=args.steps if args.steps is not None else list(OPTIONAL_STEPS),
+        steps=args.steps if args.steps is not None else list(DEFAULT_STEPS),
         keyframes=KeyframeOptions(mode=args.keyframe_mode, max_frames=args.max_keyframes),
         scenes=SceneOptions(detector=args.scene_detector, threshold=args.scene_threshold),
         transcribe=TranscribeOptions(model=args.whisper_model, language=args.language),
+        caption=CaptionOptions(model=args.caption_model),
+        num_storylines=args.storylines,
     )
 
 
@@ -154,7 +189,7 @@ def _seconds_so_far(report: StepReport) -> str:
 def _export(backend: Backend, job_id: str, out: Path) -> None:
     """Copy the job's deliverables from the blob store into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in (RESULT_JSON, TRANSCRIPT_SRT, TRANSCRIPT_VTT):
+    for name in (RESULT_JSON, TRANSCRIPT_SRT, TRANSCRIPT_VTT, PREVIEW_MP4):
         if backend.blobs.exists(job_key(job_id, name)):
             backend.blobs.download(job_key(job_id, name), out / name)
     prefix = job_key(job_id, FRAMES_DIR) + "/"
@@ -174,15 +209,28 @@ def _summary(result: Result, out: Path, console: Console) -> None:
         )
     lines.append(f"  scenes      {len(result.scenes)}")
     lines.append(f"  keyframes   {len(result.keyframes)}")
+    captioned = sum(frame.caption is not None for frame in result.keyframes)
+    caption_step = result.steps.get(StepName.CAPTION.value)
+    if captioned:
+        lines.append(f"  captions    {captioned} keyframes")
+    elif (
+        caption_step is not None and caption_step.status == "skipped" and caption_step.reason != NOT_REQUESTED
+    ):
+        lines.append(f"  captions    none: {caption_step.reason}")
     if result.transcript is not None:
         words = sum(len(segment.words) for segment in result.transcript.segments)
         lines.append(
             f"  transcript  {len(result.transcript.segments)} segments, {words} words, "
             f"language {result.transcript.language}"
         )
+    if result.storylines:
+        names = "; ".join(storyline.name for storyline in result.storylines)
+        lines.append(f"  storylines  {len(result.storylines)}: {names}")
     for name, outcome in result.steps.items():
         seconds = f"{outcome.seconds:6.2f}s" if outcome.seconds is not None else "      -"
         lines.append(f"  {name:<11} {outcome.status:<9} {seconds}  {outcome.reason or ''}".rstrip())
+    if result.preview is not None:
+        lines.append(f"  preview     {out / result.preview}")
     lines.append(f"  output      {out}")
     console.print("\n".join(lines), highlight=False)
 
@@ -195,10 +243,8 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
         raise SourceNotFound(f"no such file: {args.input}")
     options = _options(args)
 
-    from reelstep.adapters.local_orchestrator import LocalOrchestrator
-
     backend = get_backend()
-    orchestrator = LocalOrchestrator(backend.settings.project_root)
+    orchestrator = backend.orchestrator
     job_id = new_job_id()
     backend.jobs.create(
         new_job_record(job_id, tenant=backend.settings.tenant, source=source, options=options)
@@ -244,6 +290,42 @@ def schema_command(args: argparse.Namespace, stdout: TextIO) -> int:
     return 0
 
 
+def serve_command(args: argparse.Namespace, stdout: TextIO) -> int:
+    """Serve the API; presigned upload URLs point at this server unless REELSTEP_PUBLIC_URL says otherwise.
+
+    The URL goes into the environment (not just this process's settings) so the worker subprocesses
+    the local executor starts see the same configuration.
+    """
+    from reelstep.api.server import local_url, serve
+    from reelstep.intake import start_incoming_watcher
+
+    url = local_url(args.host, args.port)
+    if "REELSTEP_PUBLIC_URL" not in os.environ:
+        os.environ["REELSTEP_PUBLIC_URL"] = url
+        get_settings.cache_clear()
+        get_backend.cache_clear()
+    print(f"reelstep API on {url} (OpenAPI docs at {url}/docs); Ctrl-C stops it", file=stdout, flush=True)
+    # Files dropped into <home>/blobs/incoming/<tenant>/ start jobs, as S3 drops do on AWS.
+    stop_watching = start_incoming_watcher(get_backend())
+    try:
+        serve(args.host, args.port)
+    finally:
+        stop_watching.set()
+    return 0
+
+
+def keys_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from reelstep.api.auth import create_api_key
+
+    secret, key = create_api_key(get_backend().keys, args.tenant, label=args.label)
+    print(secret, file=stdout)
+    print(
+        f"reelstep: API key {key.key_id} for tenant {key.tenant}; it is shown only this once",
+        file=stderr,
+    )
+    return 0
+
+
 def main(
     argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr
 ) -> int:
@@ -251,6 +333,10 @@ def main(
     try:
         if args.command == "schema":
             return schema_command(args, stdout)
+        if args.command == "serve":
+            return serve_command(args, stdout)
+        if args.command == "keys":
+            return keys_command(args, stdout, stderr)
         return run_command(args, stdout, stderr)
     except ReelstepError as exc:
         print(f"reelstep: {exc}", file=stderr)

@@ -11,12 +11,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from reelstep.backend import Backend, get_backend
-from reelstep.errors import ReelstepError
+from reelstep.errors import InvalidInput, JobNotFound, ReelstepError
+from reelstep.models import JobRecord, StepName, StepReport, utcnow
 from reelstep.observability import logger
-from reelstep.pipeline import TaskEvent, parse_event
+from reelstep.pipeline import TaskEvent, job_key, parse_event, refresh_progress
+from reelstep.pipeline.common import INPUT_DIR
 
 EventT = TypeVar("EventT", bound=BaseModel)
 
@@ -38,19 +40,97 @@ def step_handler(task: Callable[[EventT, Backend], BaseModel], event_model: type
     return handler
 
 
+EXIT_TASK_FAILED = 1
+EXIT_BAD_ARGUMENTS = 2
+"""argparse's own exit code for a bad command line; malformed values get it too."""
+PLACEHOLDER = "Ref::"
+
+
+def _worker_event(job_id: str, input_key: str | None) -> TaskEvent:
+    """The task event from a worker's command line; a bad value fails naming its option."""
+    for option, value in (("--job-id", job_id), ("--input-key", input_key)):
+        if value is not None and value.startswith(PLACEHOLDER):
+            raise InvalidInput(
+                f"{option} {value!r}: a Batch parameter placeholder left unfilled; "
+                f"submit the job with Parameters.{value.removeprefix(PLACEHOLDER)}"
+            )
+    try:
+        event = TaskEvent.model_validate({"job_id": job_id, "input_key": input_key})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(error['loc'][0]).replace('_', '-')} {error['input']!r}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidInput(problems) from exc
+    if input_key is not None and not input_key.startswith(job_key(job_id, INPUT_DIR)):
+        raise InvalidInput(f"--input-key {input_key!r}: not an input of job {job_id}")
+    return event
+
+
+def _record_step_failure(step: StepName, job_id: str, reason: str) -> None:
+    """Put the reason on the step when the task could not (it failed before its bookkeeping began).
+
+    On AWS a Batch job's failure carries its exit code, not its stderr, so this is how the reason
+    reaches the job: Record Failure takes it from the failed step. Nothing is recorded for a job id
+    that is malformed or unknown; a store that cannot be reached is logged and left, since the state
+    machine still fails the job.
+    """
+    try:
+        TaskEvent(job_id=job_id)
+    except ValidationError:
+        return
+
+    def fail(record: JobRecord) -> None:
+        report = record.steps.setdefault(step.value, StepReport())
+        if report.status not in ("pending", "running"):
+            return
+        report.status = "failed"
+        report.reason = reason
+        report.progress = 1.0
+        report.finished_at = utcnow()
+        report.message = record.message = f"{step.value} failed: {reason}"
+        refresh_progress(record)
+
+    try:
+        get_backend().jobs.update(job_id, fail)
+    except JobNotFound:
+        logger.warning("no such job to record the failure on", job_id=job_id)
+    except Exception:
+        logger.exception("could not record the failure on the job", job_id=job_id)
+
+
 def batch_main(
-    name: str, task: Callable[[TaskEvent, Backend], BaseModel], argv: Sequence[str] | None = None
+    step: StepName, task: Callable[[TaskEvent, Backend], BaseModel], argv: Sequence[str] | None = None
 ) -> int:
-    """A Batch job's entry point: ``--job-id`` from the job definition; one line and exit 1 on failure."""
-    parser = argparse.ArgumentParser(prog=f"reelstep-{name}", description=f"reelstep {name} worker")
+    """A Batch job's entry point: ``--job-id`` from the job definition; one line and non-zero on failure.
+
+    The last stderr line names what went wrong (the local executor and the job's logs show it). A
+    malformed argument stops the worker before it touches a store (exit 2); a failed task exits 1. Either
+    way the step is marked failed with the reason when the job exists.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"reelstep-{step.value}", description=f"reelstep {step.value} worker"
+    )
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--input-key", default=None)
     args = parser.parse_args(argv)
     try:
-        event = parse_event(TaskEvent, {"job_id": args.job_id, "input_key": args.input_key})
+        event = _worker_event(args.job_id, args.input_key)
+    except InvalidInput as exc:
+        _record_step_failure(step, args.job_id, str(exc))
+        print(f"{step.value} failed: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    try:
         output = task(event, get_backend())
-    except ReelstepError as exc:
-        print(f"{name} failed: {exc}", file=sys.stderr)
-        return 1
+    # A worker is a process of its own: whatever stops it ends in one line, not a traceback.
+    except Exception as exc:
+        if isinstance(exc, ReelstepError):
+            reason = str(exc)
+        else:
+            logger.exception("worker crashed")
+            reason = f"{type(exc).__name__}: {exc}"
+        _record_step_failure(step, event.job_id, reason)
+        print(f"{step.value} failed: {reason}", file=sys.stderr)
+        return EXIT_TASK_FAILED
     print(output.model_dump_json())
     return 0

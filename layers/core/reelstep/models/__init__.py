@@ -1,8 +1,10 @@
 """Typed models at every boundary: options, job records, artifacts and result.json."""
 
 from reelstep.models.job import (
+    DEFAULT_STEPS,
     OPTIONAL_STEPS,
     AnalyzeOptions,
+    CaptionOptions,
     JobError,
     JobRecord,
     JobStatus,
@@ -14,15 +16,37 @@ from reelstep.models.job import (
     StepStatus,
     TranscribeOptions,
     Webhook,
+    WebhookDelivery,
     utcnow,
 )
-from reelstep.models.media import Keyframe, MediaInfo, Scene, Segment, Transcript, Word
+from reelstep.models.media import (
+    AudioFeatures,
+    Captions,
+    FrameCaption,
+    Keyframe,
+    MediaInfo,
+    Scene,
+    SceneAudio,
+    SceneVisual,
+    Segment,
+    Storyline,
+    Storylines,
+    StorylineScene,
+    Transcript,
+    Word,
+    scene_id,
+)
 from reelstep.models.result import SCHEMA_VERSION, Result, StepOutcome
 
 __all__ = [
+    "DEFAULT_STEPS",
     "OPTIONAL_STEPS",
     "SCHEMA_VERSION",
     "AnalyzeOptions",
+    "AudioFeatures",
+    "CaptionOptions",
+    "Captions",
+    "FrameCaption",
     "JobError",
     "JobRecord",
     "JobStatus",
@@ -31,16 +55,23 @@ __all__ = [
     "MediaInfo",
     "Result",
     "Scene",
+    "SceneAudio",
     "SceneOptions",
+    "SceneVisual",
     "Segment",
     "Source",
     "StepName",
     "StepOutcome",
     "StepReport",
     "StepStatus",
+    "Storyline",
+    "StorylineScene",
+    "Storylines",
     "TranscribeOptions",
     "Transcript",
     "Webhook",
+    "WebhookDelivery",
     "Word",
+    "scene_id",
     "utcnow",
 ]

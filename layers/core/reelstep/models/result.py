@@ -13,9 +13,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelstep.models.job import JobError, Source
-from reelstep.models.media import Keyframe, MediaInfo, Scene, Transcript
+from reelstep.models.media import Keyframe, MediaInfo, Scene, Storyline, Transcript
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
+"""1.1: captions on keyframes and scenes, and the preview video. 2.0: scenes have an ``id``, and
+transcript segments name theirs in ``scene_id`` (replacing ``scene_index``); scenes carry ``audio``
+features, and the result lists ``storylines``."""
 
 
 class StepOutcome(BaseModel):
@@ -39,6 +42,15 @@ class Result(BaseModel):
     scenes: list[Scene] = Field(default_factory=list)
     keyframes: list[Keyframe] = Field(default_factory=list)
     transcript: Transcript | None = None
+    storylines: list[Storyline] = Field(
+        default_factory=list,
+        description="Groups of scenes that belong together (storylines step), in order of their first scene.",
+    )
+    preview: str | None = Field(
+        default=None,
+        description="Path relative to result.json of the preview video (render step): H.264 at most "
+        "720p, with the transcript burned in when there is one.",
+    )
     steps: dict[str, StepOutcome]
     error: JobError | None = None
     created_at: datetime

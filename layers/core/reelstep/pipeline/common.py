@@ -24,10 +24,12 @@ from reelstep.models import (
     Keyframe,
     MediaInfo,
     Scene,
+    SceneAudio,
     StepName,
     StepReport,
     utcnow,
 )
+from reelstep.models.analysis import ChunkSpec
 from reelstep.observability import logger
 from reelstep.progress import ProgressFn
 
@@ -36,8 +38,12 @@ STEP_WEIGHTS: dict[StepName, float] = {
     StepName.PROBE: 0.02,
     StepName.SCENES: 0.30,
     StepName.KEYFRAMES: 0.08,
+    StepName.CAPTION: 0.10,
     StepName.AUDIO: 0.05,
     StepName.TRANSCRIBE: 0.45,
+    StepName.AUDIO_FEATURES: 0.02,
+    StepName.STORYLINES: 0.05,
+    StepName.RENDER: 0.20,
     StepName.FINALIZE: 0.05,
 }
 PROGRESS_INTERVAL_SECONDS = 0.5
@@ -52,9 +58,33 @@ TRANSCRIPT_JSON = "transcript.json"
 RESULT_JSON = "result.json"
 TRANSCRIPT_SRT = "transcript.srt"
 TRANSCRIPT_VTT = "transcript.vtt"
+CAPTIONS_JSON = "captions.json"
+AUDIO_FEATURES_JSON = "audio_features.json"
+STORYLINES_JSON = "storylines.json"
+PREVIEW_MP4 = "preview.mp4"
+
+INPUT_DIR = "input/"
+
+STORED_OUTPUTS: dict[StepName, str] = {
+    StepName.INGEST: INPUT_DIR,
+    StepName.PROBE: MEDIA_JSON,
+    StepName.SCENES: SCENES_JSON,
+    StepName.KEYFRAMES: KEYFRAMES_JSON,
+    StepName.AUDIO: AUDIO_WAV,
+    StepName.TRANSCRIBE: TRANSCRIPT_JSON,
+    StepName.CAPTION: CAPTIONS_JSON,
+    StepName.AUDIO_FEATURES: AUDIO_FEATURES_JSON,
+    StepName.STORYLINES: STORYLINES_JSON,
+    StepName.RENDER: PREVIEW_MP4,
+}
+"""The artifact (a key, or a folder ending in "/") whose presence shows a step's output is stored.
+
+A retried job keeps the steps that succeeded before and still have it; steps absent here always run.
+"""
 
 SCENE_LIST = TypeAdapter(list[Scene])
 KEYFRAME_LIST = TypeAdapter(list[Keyframe])
+SCENE_AUDIO_LIST = TypeAdapter(list[SceneAudio])
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -104,6 +134,17 @@ class Plan(_Payload):
     keyframes: bool
     audio: bool
     transcribe: bool
+    caption: bool
+    audio_features: bool
+    storylines: bool
+    render: bool
+    chunks: list[ChunkSpec] = Field(
+        default_factory=list, description="The picture analysis Map's items; empty when scenes do not run."
+    )
+    chunk_concurrency: int = Field(default=1, ge=1, description="The analysis Map's MaxConcurrency.")
+    distributed: bool = Field(
+        default=False, description="Whether the analysis Map runs distributed (very long inputs, on AWS)."
+    )
 
 
 class StepOutput(_Payload):
@@ -201,12 +242,44 @@ def _progress_writer(backend: Backend, job_id: str, step: StepName) -> ProgressF
     return report
 
 
+def skip_step(backend: Backend, job_id: str, step: StepName, reason: str) -> StepOutput:
+    """Record that ``step`` has nothing to work on here (its inputs did not come), and why."""
+
+    def change(record: JobRecord) -> None:
+        record.steps[step.value] = StepReport(
+            status="skipped", reason=reason, progress=1.0, message=f"{step.value} skipped: {reason}"
+        )
+        record.message = f"{step.value} skipped: {reason}"
+        refresh_progress(record)
+
+    logger.info("step skipped", job_id=job_id, step=step.value, reason=reason)
+    backend.jobs.update(job_id, change)
+    return StepOutput(step=step, status="skipped")
+
+
+def kept_from_earlier_run(backend: Backend, job_id: str, step: StepName) -> bool:
+    """True when the job record has the step succeeded and its output is still in the blob store."""
+    stored = STORED_OUTPUTS.get(step)
+    if stored is None:
+        return False
+    report = backend.jobs.get(job_id).steps.get(step.value)
+    if report is None or report.status != "succeeded":
+        return False
+    key = job_key(job_id, stored)
+    return bool(backend.blobs.list_keys(key)) if stored.endswith("/") else backend.blobs.exists(key)
+
+
 def run_step(backend: Backend, job_id: str, step: StepName, work: Callable[[ProgressFn], None]) -> StepOutput:
     """Run one step's work with its bookkeeping: running, then succeeded, skipped or failed with a reason.
 
     A ModelUnavailable means the step cannot run here: it is recorded as skipped and the job goes on.
     Any other failure is recorded on the step and re-raised, so the state machine's Retry/Catch see it.
+    A step that an earlier run of this job (before a retry) finished, with its output still stored, is
+    not run again.
     """
+    if kept_from_earlier_run(backend, job_id, step):
+        logger.info("step kept from an earlier run", job_id=job_id, step=step.value)
+        return StepOutput(step=step, status="succeeded")
     logger.thread_safe_append_keys(job_id=job_id, step=step.value)
     backend.jobs.update(job_id, _mark_running(step))
     started = time.monotonic()
@@ -267,6 +340,13 @@ def load_media(backend: Backend, job_id: str) -> MediaInfo:
 def load_scenes(backend: Backend, job_id: str) -> list[Scene]:
     try:
         return SCENE_LIST.validate_json(backend.blobs.get_bytes(job_key(job_id, SCENES_JSON)))
+    except BlobNotFound:
+        return []
+
+
+def load_audio_features(backend: Backend, job_id: str) -> list[SceneAudio]:
+    try:
+        return SCENE_AUDIO_LIST.validate_json(backend.blobs.get_bytes(job_key(job_id, AUDIO_FEATURES_JSON)))
     except BlobNotFound:
         return []
 

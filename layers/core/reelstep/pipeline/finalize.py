@@ -5,10 +5,24 @@ from __future__ import annotations
 import json
 
 from reelstep.backend import Backend
-from reelstep.models import JobError, JobRecord, MediaInfo, StepName, StepReport, Transcript, utcnow
+from reelstep.lifecycle import job_finished
+from reelstep.models import (
+    Captions,
+    JobError,
+    JobRecord,
+    MediaInfo,
+    StepName,
+    StepReport,
+    Storylines,
+    Transcript,
+    utcnow,
+)
 from reelstep.pipeline.common import (
+    CAPTIONS_JSON,
     MEDIA_JSON,
+    PREVIEW_MP4,
     RESULT_JSON,
+    STORYLINES_JSON,
     TRANSCRIPT_JSON,
     TRANSCRIPT_SRT,
     TRANSCRIPT_VTT,
@@ -18,6 +32,7 @@ from reelstep.pipeline.common import (
     TaskEvent,
     job_key,
     load_artifact,
+    load_audio_features,
     load_keyframes,
     load_scenes,
     put_json,
@@ -27,6 +42,8 @@ from reelstep.ports import JobEvent
 from reelstep.progress import ProgressFn
 from reelstep.steps import finalize
 from reelstep.subtitles import to_srt, to_vtt
+
+ENDED_OTHERWISE = frozenset({"cancelled", "succeeded"})
 
 
 def _store_result(backend: Backend, record: JobRecord, error: JobError | None) -> None:
@@ -41,6 +58,10 @@ def _store_result(backend: Backend, record: JobRecord, error: JobError | None) -
         transcript=transcript,
         finished_at=utcnow(),
         error=error,
+        captions=load_artifact(backend, job_key(job_id, CAPTIONS_JSON), Captions),
+        preview=PREVIEW_MP4 if backend.blobs.exists(job_key(job_id, PREVIEW_MP4)) else None,
+        audio=load_audio_features(backend, job_id),
+        storylines=load_artifact(backend, job_key(job_id, STORYLINES_JSON), Storylines),
     )
     if result.transcript is not None:
         backend.blobs.put_bytes(
@@ -67,17 +88,21 @@ def run_finalize(event: TaskEvent, backend: Backend) -> StepOutput:
     output = run_step(backend, event.job_id, StepName.FINALIZE, work)
 
     def succeed(record: JobRecord) -> None:
+        if record.status == "cancelled":
+            return
         record.status = "succeeded"
         record.progress = 1.0
         record.current_step = None
         record.message = "finished"
 
     record = backend.jobs.update(event.job_id, succeed)
-    backend.events.publish(
-        JobEvent(
-            detail_type="Job Succeeded", job_id=record.job_id, tenant=record.tenant, status=record.status
+    if record.status == "succeeded":
+        backend.events.publish(
+            JobEvent(
+                detail_type="Job Succeeded", job_id=record.job_id, tenant=record.tenant, status=record.status
+            )
         )
-    )
+    job_finished(backend, event.job_id)
     return output
 
 
@@ -105,11 +130,17 @@ def failure_reason(record: JobRecord, error: StateError) -> JobError:
 
 
 def run_record_failure(event: FailureEvent, backend: Backend) -> StepOutput:
-    """The Catch target: mark the job failed with its step and reason, keep every stored artifact."""
+    """The Catch target: mark the job failed with its step and reason, keep every stored artifact.
+
+    A job that ended otherwise stays as it ended: a cancelled job's stopping steps, or a failure after
+    the job was marked succeeded (releasing its slot, say), add nothing to it.
+    """
     record = backend.jobs.get(event.job_id)
     error = failure_reason(record, event.error)
 
     def fail(current: JobRecord) -> None:
+        if current.status in ENDED_OTHERWISE:
+            return
         for report in current.steps.values():
             if report.status in ("pending", "running"):
                 report.status = "skipped"
@@ -120,6 +151,9 @@ def run_record_failure(event: FailureEvent, backend: Backend) -> StepOutput:
         current.message = f"failed at {error.step}: {error.message}" if error.step else error.message
 
     record = backend.jobs.update(event.job_id, fail)
+    if record.status in ENDED_OTHERWISE:
+        job_finished(backend, event.job_id)
+        return StepOutput(step=StepName.FINALIZE, status=record.status)
     _store_result(backend, record, error=error)
     backend.events.publish(
         JobEvent(
@@ -130,4 +164,5 @@ def run_record_failure(event: FailureEvent, backend: Backend) -> StepOutput:
             detail={"error": error.model_dump(mode="json")},
         )
     )
+    job_finished(backend, event.job_id)
     return StepOutput(step=StepName.FINALIZE, status="failed")

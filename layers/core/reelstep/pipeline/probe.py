@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from reelstep.backend import Backend
+from reelstep.media.cpus import available_cpus
 from reelstep.models import JobRecord, MediaInfo, StepName, StepReport
 from reelstep.pipeline.common import (
     MEDIA_JSON,
     Plan,
     TaskEvent,
     job_key,
+    load_media,
     put_json,
     refresh_progress,
     require_input,
@@ -16,7 +20,8 @@ from reelstep.pipeline.common import (
     scratch_dir,
 )
 from reelstep.progress import ProgressFn
-from reelstep.steps import plan, probe
+from reelstep.settings import Settings
+from reelstep.steps import plan, probe, timeline
 
 
 def run_probe(event: TaskEvent, backend: Backend) -> Plan:
@@ -31,7 +36,7 @@ def run_probe(event: TaskEvent, backend: Backend) -> Plan:
         found["media"] = media
 
     run_step(backend, event.job_id, StepName.PROBE, work)
-    media = found["media"]
+    media = found["media"] if "media" in found else load_media(backend, event.job_id)
     record = backend.jobs.get(event.job_id)
     decisions = plan.plan_steps(record.options, media)
 
@@ -43,4 +48,22 @@ def run_probe(event: TaskEvent, backend: Backend) -> Plan:
 
     backend.jobs.update(event.job_id, record_skips)
     runs = {step.value: reason is None for step, reason in decisions.items()}
-    return Plan(has_video=media.has_video, has_audio=media.has_audio, duration=media.duration, **runs)
+    fan_out = analysis_fan_out(media, backend.settings) if runs[StepName.SCENES.value] else {}
+    facts = {"has_video": media.has_video, "has_audio": media.has_audio, "duration": media.duration}
+    return Plan.model_validate({**facts, **runs, **fan_out})
+
+
+def analysis_fan_out(media: MediaInfo, settings: Settings) -> dict[str, Any]:
+    """The picture analysis Map's chunks and concurrency: locally the chunks share this machine's CPUs,
+    on AWS each is its own Lambda, and a very long input fans out as a Distributed Map."""
+    local = settings.backend == "local"
+    cpus = available_cpus()
+    concurrency = min(settings.chunk_concurrency, cpus) if local else settings.chunk_concurrency
+    chunks = timeline.plan_chunks(
+        media, chunk_seconds=settings.chunk_seconds, parallel=concurrency, cpus=cpus if local else 0
+    )
+    return {
+        "chunks": chunks,
+        "chunk_concurrency": max(1, min(concurrency, len(chunks))),
+        "distributed": len(chunks) > settings.distributed_map_chunks,
+    }

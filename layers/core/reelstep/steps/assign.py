@@ -46,7 +46,7 @@ def _largest_overlap(start: float, end: float, ordered: Sequence[Scene]) -> Scen
 
 
 def assign_segments(segments: Sequence[Segment], scenes: Sequence[Scene]) -> list[Segment]:
-    """Copies of ``segments`` with scene_index, start_in_scene and end_in_scene filled in.
+    """Copies of ``segments`` with scene_id, start_in_scene and end_in_scene filled in.
 
     A segment belongs to the scene holding its midpoint: a sentence spoken across a cut goes where
     most of it is heard, and the rule is cheap and deterministic (a midpoint on the cut goes to the
@@ -65,10 +65,10 @@ def assign_segments(segments: Sequence[Segment], scenes: Sequence[Scene]) -> lis
         if scene is None:
             scene = _largest_overlap(segment.start, segment.end, ordered)
         if scene is None:
-            update: dict[str, object] = {"scene_index": None, "start_in_scene": None, "end_in_scene": None}
+            update: dict[str, object] = {"scene_id": None, "start_in_scene": None, "end_in_scene": None}
         else:
             update = {
-                "scene_index": scene.index,
+                "scene_id": scene.id,
                 "start_in_scene": round(max(0.0, segment.start - scene.start), 3),
                 "end_in_scene": round(max(0.0, segment.end - scene.start), 3),
             }

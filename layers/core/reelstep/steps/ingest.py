@@ -93,6 +93,8 @@ def fetch_source(
     ``timeout`` bounds a whole download (all hops); ``trusted_hosts`` are exempt from the address checks.
     No retries here: the state machine retries the step.
     """
+    if source.kind == "blob":
+        raise InvalidInput("a blob source is copied from the blob store, not fetched")
     dest_dir.mkdir(parents=True, exist_ok=True)
     if source.kind == "path":
         return _copy_path(Path(source.location), dest_dir, max_bytes=max_bytes, progress=progress)
@@ -146,6 +148,14 @@ def checked_addresses(url: str | httpx.URL, trusted_hosts: Sequence[str] = ()) -
     return addresses
 
 
+def check_input_size(size: int, max_bytes: int, where: str) -> None:
+    """Refuse an empty input, or one over the size limit, before any byte of it is copied."""
+    if size == 0:
+        raise UnsupportedMedia(f"input is empty: {where}")
+    if size > max_bytes:
+        raise _too_large(_mb(size), max_bytes, where)
+
+
 def safe_file_name(name: str, fallback: str = "input") -> str:
     """A single, harmless file name: no separators or control characters, no leading dots, bounded length.
 
@@ -178,10 +188,7 @@ def _copy_path(path: Path, dest_dir: Path, *, max_bytes: int, progress: Progress
     if not stat.S_ISREG(info.st_mode):
         # A FIFO or device would block the copy or never end.
         raise SourceNotFound(f"not a regular file: {path}")
-    if info.st_size == 0:
-        raise UnsupportedMedia(f"input is empty: {path}")
-    if info.st_size > max_bytes:
-        raise _too_large(_mb(info.st_size), max_bytes, str(path))
+    check_input_size(info.st_size, max_bytes, str(path))
     try:
         # Opened first so that an unreadable source is told apart from a failure to write the copy.
         with path.open("rb"):

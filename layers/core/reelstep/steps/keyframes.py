@@ -1,5 +1,10 @@
 """Keyframes: a few stills per video, as JPEGs, picked on a time grid or one per scene.
 
+Which frame stands for a scene is chosen by the analysis pass that detected the scenes (the sharp frame
+closest to the scene's mean colours, ``Scene.visual.keyframe_time``, see ``steps.visual``); this step only
+extracts the chosen frames at their JPEG size. That is extraction, not analysis: nothing here looks at
+frames to decide, and nothing decodes the whole video a second time.
+
 Every still comes from its own input-side seek (``ffmpeg -ss T -i VIDEO -frames:v 1``): ffmpeg jumps to the
 keyframe before T and decodes only from there, scaled down in the same pass, so the cost is part of a GOP
 of decoding per still however long the video is, never the whole video. That decoding is nearly all the
@@ -29,17 +34,14 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from reelstep.errors import MediaToolError, UnsupportedMedia
-from reelstep.media.frames import Frame, Still, available_cpus, grab_frames
+from reelstep.media.cpus import available_cpus
+from reelstep.media.frames import Frame, Still, grab_frames
 from reelstep.models import Keyframe, KeyframeOptions, MediaInfo, Scene
 from reelstep.progress import ProgressFn, ignore_progress
-from reelstep.steps.scenes import frame_rate
+from reelstep.steps.timeline import frame_rate
 
 INTERVAL_RULE: tuple[tuple[float, float], ...] = ((30.0, 5.0), (60.0, 10.0), (math.inf, 20.0))
 """(longest duration, seconds between frames): the VideoFramer rule this step keeps."""
-
-CANDIDATE_POSITIONS = (0.25, 0.5, 0.75)
-"""Where in a scene (as fractions of its length) the candidates for its still are taken: away from the
-cuts, where fades and motion blur at the boundaries cannot be chosen."""
 
 MAX_PARALLEL_SEEKS = 4
 """ffmpeg processes at once, at most one per CPU: each decodes single-threaded."""
@@ -98,9 +100,9 @@ def _longest_in_order(scenes: Sequence[Scene], limit: int) -> list[Scene]:
     return sorted(longest, key=lambda scene: scene.start)
 
 
-def _scene_candidates(scene: Scene) -> list[float]:
-    """The times inside ``scene`` whose stills compete to represent it."""
-    return sorted({scene.start + (scene.end - scene.start) * position for position in CANDIDATE_POSITIONS})
+def scene_keyframe_time(scene: Scene) -> float:
+    """Where ``scene``'s still is taken: the analysis pass's pick, else (scenes from elsewhere) the middle."""
+    return scene.visual.keyframe_time if scene.visual is not None else (scene.start + scene.end) / 2
 
 
 @dataclass(frozen=True)
@@ -191,19 +193,6 @@ def _grab_all(seeker: _Seeker, times: Sequence[float], progress: ProgressFn) -> 
     return [picks.get(index) for index in indices]
 
 
-def _sharpest_per_scene(seeker: _Seeker, scenes: Sequence[Scene], progress: ProgressFn) -> list[_Pick | None]:
-    """For each scene, the sharpest of its candidate stills (None if the video had no frame there)."""
-    groups = [_scene_candidates(scene) for scene in scenes]
-    picks = _grab_all(seeker, [at for group in groups for at in group], progress)
-    best: list[_Pick | None] = []
-    start = 0
-    for group in groups:
-        found = [pick for pick in picks[start : start + len(group)] if pick is not None]
-        best.append(max(found, key=lambda pick: pick.sharpness) if found else None)
-        start += len(group)
-    return best
-
-
 def _write_jpeg(rgb: NDArray[np.uint8], path: Path, quality: int) -> None:
     Image.fromarray(rgb).save(path, format="JPEG", quality=quality)
 
@@ -220,9 +209,9 @@ def extract_keyframes(
 ) -> list[Keyframe]:
     """Write up to ``options.max_frames`` JPEGs to ``out_dir/frames/0001.jpg``... and describe them.
 
-    Interval mode takes stills at ``interval_times``. Scene mode takes the sharpest of a few candidates
-    inside each scene, keeping the longest scenes when there are more than ``max_frames``; without
-    scenes it falls back to interval times. Stills are at most ``max_size`` px on the long side (never
+    Interval mode takes stills at ``interval_times``. Scene mode takes each scene's chosen frame
+    (``scene_keyframe_time``), keeping the longest scenes when there are more than ``max_frames``;
+    without scenes it falls back to interval times. Stills are at most ``max_size`` px on the long side (never
     enlarged) and numbered in time order. Raises UnsupportedMedia without a video stream, MediaToolError
     when ffmpeg fails or ``timeout`` passes.
     """
@@ -230,9 +219,10 @@ def extract_keyframes(
         raise UnsupportedMedia("input has no video stream to take keyframes from")
     seeker = _Seeker(video, media, options, deadline=time.monotonic() + timeout)
     if options.mode == "scene" and scenes:
-        picks = _sharpest_per_scene(seeker, _longest_in_order(scenes, options.max_frames), progress)
+        times = [scene_keyframe_time(scene) for scene in _longest_in_order(scenes, options.max_frames)]
     else:
-        picks = _grab_all(seeker, interval_times(media.duration, options.max_frames), progress)
+        times = interval_times(media.duration, options.max_frames)
+    picks = _grab_all(seeker, times, progress)
 
     frames_dir = out_dir / FRAMES_DIR
     frames_dir.mkdir(parents=True, exist_ok=True)
