@@ -44,10 +44,11 @@ test: setup ## the whole test suite
 test-fast: setup ## unit tests only
 	$(BIN)/python -m pytest tests/unit
 
-lint: setup ## ruff, mypy, cfn-lint and checkov
+lint: setup ## ruff, mypy, cfn-lint, checkov and hadolint
 	$(BIN)/ruff check layers functions gpu_workers tests bench
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/hadolint --failure-threshold warning gpu_workers/Dockerfile
 	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --quiet --compact
 
 bench: setup ## benchmarks against the anchors in ../shared/anchors (prints ratios)

@@ -30,6 +30,8 @@ from reelstep.errors import MediaToolError
 from reelstep.schema import result_schema
 from reelstep.settings import get_settings
 from reelstep.steps import chunks, keyframes
+from reelstep.webhooks import SIGNATURE_HEADER, verify_signature
+from webhook_receiver import WebhookReceiver
 
 PROBLEM = "application/problem+json"
 REELSTEP = Path(sys.executable).parent / "reelstep"
@@ -471,3 +473,34 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).is_success
     except httpx.TransportError:
         return False
+
+
+def test_a_jobs_webhook_is_signed_and_its_deliveries_shown_but_never_its_secret(
+    server: str, video: Path
+) -> None:
+    api = client(server, create_key("acme"))
+    secret = "whsec-0123456789"
+    with WebhookReceiver() as receiver:
+        body = {
+            "source": {"upload_id": upload(api, video)},
+            "options": QUICK,
+            "webhook": {"url": f"{receiver.url}/hooks/reelstep", "secret": secret},
+        }
+        created = api.post("/v1/jobs", json=body)
+        assert created.status_code == 202, created.text
+        job_id = created.json()["job_id"]
+        assert wait_for(api, job_id)["status"] == "succeeded"
+
+        def succeeded_delivered() -> bool:
+            deliveries = api.get(f"/v1/jobs/{job_id}").json()["webhook_deliveries"]
+            return any(d["type"] == "job.succeeded" and d["status"] == "delivered" for d in deliveries)
+
+        wait_until(succeeded_delivered, what="the job.succeeded webhook was delivered")
+        last = receiver.received[-1]
+        assert last.path == "/hooks/reelstep"
+        verify_signature(secret, last.headers[SIGNATURE_HEADER], last.body)
+    view = api.get(f"/v1/jobs/{job_id}")
+    assert view.json()["webhook_url"] == f"{receiver.url}/hooks/reelstep"
+    assert secret not in view.text and secret not in api.get("/v1/jobs").text
+    refused = {**body, "webhook": {"url": "http://10.0.0.9/hook"}}
+    assert_problem(api.post("/v1/jobs", json=refused), 422, "source-refused", "webhook")

@@ -105,7 +105,7 @@ def batch_main(
     """A Batch job's entry point: ``--job-id`` from the job definition; one line and non-zero on failure.
 
     The last stderr line names what went wrong (the local executor and the job's logs show it). A
-    malformed argument stops the worker before it touches a store (exit 2); a failed task exits 1. Either
+    malformed argument stops the worker before its task starts (exit 2); a failed task exits 1. Either
     way the step is marked failed with the reason when the job exists.
     """
     parser = argparse.ArgumentParser(
@@ -130,7 +130,7 @@ def batch_main(
             logger.exception("worker crashed")
             reason = f"{type(exc).__name__}: {exc}"
         _record_step_failure(step, event.job_id, reason)
-        print(f"{step.value} failed: {reason}", file=sys.stderr)
+        print(f"{step.value} failed: {' '.join(reason.split())}", file=sys.stderr)
         return EXIT_TASK_FAILED
     print(output.model_dump_json())
     return 0

@@ -7,7 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reelstep.models import AnalyzeOptions, JobError, JobRecord, JobStatus, StepStatus, Webhook
+from reelstep.models import (
+    AnalyzeOptions,
+    JobError,
+    JobRecord,
+    JobStatus,
+    StepStatus,
+    Webhook,
+    WebhookDelivery,
+)
 
 UPLOAD_ID_PATTERN = r"^[0-9a-f]{32}$"
 MAX_URL_LENGTH = 2048
@@ -92,6 +100,9 @@ class JobView(BaseModel):
     source: SourceView
     options: AnalyzeOptions
     webhook_url: str | None = None
+    webhook_deliveries: list[WebhookDelivery] = Field(
+        default_factory=list, description="How each job event's webhook went, oldest first."
+    )
     created_at: datetime
     updated_at: datetime
     links: JobLinks
@@ -125,6 +136,7 @@ class JobView(BaseModel):
             source=view,
             options=record.options,
             webhook_url=record.webhook.url if record.webhook else None,
+            webhook_deliveries=record.webhook_deliveries,
             created_at=record.created_at,
             updated_at=record.updated_at,
             links=JobLinks(

@@ -113,8 +113,9 @@ def load_model(name_or_path: str, *, device: str = "auto") -> CaptionModelHandle
         )
     # transformers raises OSError, ValueError, KeyError or safetensors' own errors for a bad folder.
     except Exception as exc:
+        detail = " ".join(str(exc).split())
         raise CaptionModelBroken(
-            f"caption model {name_or_path!r} at {model_dir} does not load: {type(exc).__name__}: {exc}"
+            f"caption model {name_or_path!r} at {model_dir} does not load: {type(exc).__name__}: {detail}"
         ) from exc
     model.to(device).eval()
     return CaptionModelHandle(
