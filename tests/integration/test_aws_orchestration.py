@@ -56,6 +56,21 @@ def test_a_second_start_of_the_same_job_is_refused(orchestrator: StepFunctionsOr
         orchestrator.start("job-1", {"job_id": "job-1"})
 
 
+def test_a_retried_run_of_a_job_gets_an_execution_of_its_own(
+    orchestrator: StepFunctionsOrchestrator,
+) -> None:
+    # Given a job's first run that ended
+    first = orchestrator.start("job-1", {"job_id": "job-1", "run": 3})
+    orchestrator.stop(first, cause="failed")
+    # When the job is retried (a later record version names the run)
+    second = orchestrator.start("job-1", {"job_id": "job-1", "run": 7})
+    # Then Step Functions starts a new execution instead of refusing the reused name
+    assert second != first and second.endswith(":job-1-run7")
+    assert orchestrator.describe(second).status == "RUNNING"
+    with pytest.raises(JobAlreadyExists):
+        orchestrator.start("job-1", {"job_id": "job-1", "run": 7, "again": True})
+
+
 def test_unknown_executions_are_not_found(orchestrator: StepFunctionsOrchestrator) -> None:
     missing = orchestrator.start("job-1", {}).replace(":job-1", ":job-404")
     with pytest.raises(JobNotFound):

@@ -43,10 +43,17 @@ class StepFunctionsOrchestrator:
             raise
 
     def start(self, job_id: str, execution_input: dict[str, Any]) -> str:
-        """Start the job's execution and return its ARN, the execution id the other calls take."""
+        """Start the job's execution and return its ARN, the execution id the other calls take.
+
+        The execution is named by the job id and the input's ``run`` (a retried job's new run needs a
+        name of its own, since Step Functions never reuses one), so a duplicate start of the same run
+        is refused by Step Functions itself.
+        """
+        run = execution_input.get("run")
+        name = job_id if run is None else f"{job_id}-run{run}"
         with self._errors(f"start of job {job_id}"):
             answer = self.client.start_execution(
-                stateMachineArn=self.state_machine_arn, name=job_id, input=json.dumps(execution_input)
+                stateMachineArn=self.state_machine_arn, name=name[:80], input=json.dumps(execution_input)
             )
         return answer["executionArn"]
 
