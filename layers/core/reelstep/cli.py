@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, get_args
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -26,6 +26,7 @@ from reelstep.models import (
     JobRecord,
     KeyframeOptions,
     Result,
+    SceneDetectorName,
     SceneOptions,
     StepName,
     StepReport,
@@ -87,8 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keyframe-mode", choices=["interval", "scene"], default="interval")
     run.add_argument("--max-keyframes", type=int, default=8)
-    run.add_argument("--scene-detector", choices=["content", "adaptive"], default="content")
-    run.add_argument("--scene-threshold", type=float, default=27.0)
+    run.add_argument(
+        "--scene-detector",
+        choices=get_args(SceneDetectorName),
+        default=SceneOptions.model_fields["detector"].default,
+        help="scene detector (default %(default)s, chosen by bench/bench_detectors.py)",
+    )
+    run.add_argument(
+        "--scene-threshold", type=float, default=None, help="the detector's threshold (default: its own)"
+    )
     run.add_argument("--language", help="spoken language (ISO code); detected when omitted")
     run.add_argument(
         "--whisper-model", help="faster-whisper model name or path (default REELSTEP_WHISPER_MODEL)"
