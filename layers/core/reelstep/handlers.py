@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -19,6 +20,7 @@ from reelstep.models import JobRecord, StepName, StepReport, utcnow
 from reelstep.observability import logger
 from reelstep.pipeline import TaskEvent, job_key, parse_event, refresh_progress
 from reelstep.pipeline.common import INPUT_DIR
+from reelstep.telemetry import record_task, tracer
 
 EventT = TypeVar("EventT", bound=BaseModel)
 
@@ -33,11 +35,20 @@ def step_handler(task: Callable[[EventT, Backend], BaseModel], event_model: type
     """A Lambda handler for ``task``: its errors propagate, so their class names become the ``errorType``."""
 
     @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
     def handler(event: dict[str, Any], context: Any, *, backend: Backend | None = None) -> dict[str, Any]:
-        output = task(parse_event(event_model, event), backend or get_backend())
+        backend = backend or get_backend()
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            output = task(parse_event(event_model, event), backend)
+            outcome = "succeeded"
+        finally:
+            record_task(backend.settings, task.__name__, outcome=outcome, seconds=time.monotonic() - started)
         return output.model_dump(mode="json")
 
-    return handler
+    traced: LambdaHandler = handler
+    return traced
 
 
 EXIT_TASK_FAILED = 1
