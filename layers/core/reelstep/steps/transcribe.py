@@ -120,9 +120,12 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def _display_name(name_or_path: str, resolved: str) -> str:
-    """A short model name for the result: not a machine's absolute path."""
+    """A short model name for the result: not a machine's absolute path.
+
+    Links are followed, so the GPU image's ``/opt/models/whisper`` reports the model it points at.
+    """
     if name_or_path != BUNDLED_MODEL and Path(resolved).is_dir():
-        return Path(resolved).name
+        return Path(resolved).resolve().name
     return name_or_path
 
 
