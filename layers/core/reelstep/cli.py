@@ -240,7 +240,7 @@ def _summary(result: Result, out: Path, console: Console) -> None:
     if result.preview is not None:
         lines.append(f"  preview     {out / result.preview}")
     lines.append(f"  output      {out}")
-    console.print("\n".join(lines), highlight=False)
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
 def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
