@@ -12,12 +12,16 @@ scene (the longest 20), interleaved within each run:
   VideoFramer way);
 - one pass: ``detect_scenes`` (one decode, split over the CPUs, measuring every signal: scores, fades,
   sharpness, colour, motion) then the keyframes it chose, extracted by seeking;
-- single pass: the same with one decoder (one chunk, one ffmpeg);
+- single pass: the same with one decoder (one chunk, one ffmpeg, which picks its own decode threads);
+- single pass, one core: the same pinned to one CPU (ffmpeg inherits the affinity): the serial run that
+  fanning out divides;
 - chunked: the timeline in ``--chunk-seconds`` chunks (default: half the video), two at a time, each
-  with one decoder, as the local executor's Map runs them, then the merge and the keyframes.
+  with one decoder in a process of its own (a fresh interpreter, as the local executor's Map runs them),
+  then the merge and the keyframes.
 
 Targets: one pass at least 1.5x as fast as the old way; chunked on 2 cores at least 1.6x as fast as the
-single pass; the whole tree's peak memory under 1.5 GB. See bench/README.md.
+single pass (printed against both single passes); the whole tree's peak memory under 1.5 GB. See
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from bench_media import OUT_DIR, SHARED_MEDIA, looped_bbb
 
@@ -123,6 +130,16 @@ def old_way(video: Path, folder: Path) -> int:
     return len(spans)
 
 
+def analyse_in_own_process(video: Path, media: Any, spec: Any, options: Any) -> Any:
+    """One chunk in a process of its own (imports paid there, as each Map iteration pays them)."""
+    from reelstep.steps import chunks
+    from reelstep.steps.scenes import detection_size
+    from reelstep.steps.timeline import frame_rate
+
+    size, rate = detection_size(media.width, media.height), frame_rate(media)
+    return chunks.analyse_chunk(video, media, spec, options, size=size, rate=rate, timeout=7200)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=20.0, help="length of the test video (default 20)")
@@ -134,7 +151,6 @@ def main() -> int:
         return 0
 
     from reelstep.models import KeyframeOptions, Scene, SceneOptions
-    from reelstep.models.analysis import ChunkSpec
     from reelstep.steps import chunks
     from reelstep.steps.keyframes import extract_keyframes
     from reelstep.steps.probe import probe_media
@@ -159,21 +175,26 @@ def main() -> int:
     def one_pass() -> None:
         keyframes_of(detect_scenes(video, media, options, timeout=7200), "one-pass")
 
-    def analysed(plan: list[ChunkSpec], parallel: int) -> list[Scene]:
-        def run(spec: ChunkSpec) -> chunks.ChunkAnalysis:
-            return chunks.analyse_chunk(video, media, spec, options, size=size, rate=rate, timeout=7200)
-
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            analyses = list(pool.map(run, plan))
-        return merge_scenes(analyses, media, options)
-
     def single_pass() -> None:
-        plan = [spec.model_copy(update={"decoders": 1}) for spec in plan_chunks(media, chunk_seconds=None)]
-        keyframes_of(analysed(plan, 1), "single")
+        (spec,) = [spec.model_copy(update={"decoders": 1}) for spec in plan_chunks(media, chunk_seconds=None)]
+        analysis = chunks.analyse_chunk(video, media, spec, options, size=size, rate=rate, timeout=7200)
+        keyframes_of(merge_scenes([analysis], media, options), "single")
+
+    def single_pass_one_core() -> None:
+        everywhere = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(everywhere)})
+        try:
+            single_pass()
+        finally:
+            os.sched_setaffinity(0, everywhere)
 
     def chunked() -> None:
         plan = plan_chunks(media, chunk_seconds=chunk_seconds, parallel=2, cpus=2)
-        keyframes_of(analysed(plan, 2), "chunked")
+        with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+            analyses = list(
+                pool.map(analyse_in_own_process, repeat(video), repeat(media), plan, repeat(options))
+            )
+        keyframes_of(merge_scenes(analyses, media, options), "chunked")
 
     def old() -> None:
         folder = out / "old"
@@ -181,7 +202,13 @@ def main() -> int:
         folder.mkdir(parents=True)
         old_way(video, folder)
 
-    contenders = {"old way": old, "one pass": one_pass, "single pass": single_pass, "chunked": chunked}
+    contenders = {
+        "old way": old,
+        "one pass": one_pass,
+        "single pass": single_pass,
+        "single pass, one core": single_pass_one_core,
+        "chunked": chunked,
+    }
     print(
         f"input: {video.name}: {media.width}x{media.height}, {media.fps} fps, {media.duration:.0f} s, "
         f"{media.frame_count} frames; {os.cpu_count()} CPUs; chunks of {chunk_seconds:.0f} s; "
@@ -195,16 +222,21 @@ def main() -> int:
                 print(f"run {run + 1}/{args.repeat}: {name} ...", flush=True)
                 runs[name].append(timed(action))
     median = {name: statistics.median(values) for name, values in runs.items()}
-    print(f"\n{'contender':12} {'seconds':>8}")
+    print(f"\n{'contender':22} {'seconds':>8}")
     for name, seconds in median.items():
-        print(f"{name:12} {seconds:8.2f}")
+        print(f"{name:22} {seconds:8.2f}")
     rows = [
         ("one pass vs old way", median["old way"] / median["one pass"], TARGET_VS_OLD),
+        (
+            "chunked vs single pass, one core",
+            median["single pass, one core"] / median["chunked"],
+            TARGET_CHUNKED,
+        ),
         ("chunked vs single pass", median["single pass"] / median["chunked"], TARGET_CHUNKED),
     ]
-    print(f"\n{'ratio':24} {'value':>7} {'target':>8}  met")
+    print(f"\n{'ratio':34} {'value':>7} {'target':>8}  met")
     for label, ratio, target in rows:
-        print(f"{label:24} {ratio:6.2f}x {'>=':>3}{target:4.2f}x  {'yes' if ratio >= target else 'NO'}")
+        print(f"{label:34} {ratio:6.2f}x {'>=':>3}{target:4.2f}x  {'yes' if ratio >= target else 'NO'}")
     peak_mb = memory.peak / 1024**2
     print(
         f"peak memory (this process and every child, sampled): {peak_mb:.0f} MB, target under "

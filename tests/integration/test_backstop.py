@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reelstep.adapters.local_orchestrator import LocalLambdaContext
+from reelstep.adapters.lambda_process import LocalLambdaContext
 from reelstep.backend import Backend
 from reelstep.errors import InvalidInput
 from reelstep.models import JobRecord, JobStatus, Source, StepName, StepReport

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from media_factory import make_cut_video
-from reelstep.adapters.local_orchestrator import LocalLambdaContext, LocalOrchestrator
+from reelstep.adapters.lambda_process import LocalLambdaContext
+from reelstep.adapters.local_orchestrator import LocalOrchestrator
 from reelstep.backend import Backend
 from reelstep.errors import MediaToolError
 from reelstep.models import AnalyzeOptions, Source

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from media_factory import make_cut_video
+from reelstep.adapters.lambda_process import LocalLambdaContext
 from reelstep.adapters.local_blob import LocalBlobStore
 from reelstep.adapters.local_events import LocalEventPublisher
-from reelstep.adapters.local_orchestrator import LocalLambdaContext, LocalOrchestrator
+from reelstep.adapters.local_orchestrator import LocalOrchestrator
 from reelstep.backend import Backend
 from reelstep.errors import TransientStorageError
 from reelstep.intake import (

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from reelstep.adapters.lambda_process import LocalLambdaContext
 from reelstep.adapters.local_events import LocalEventPublisher
-from reelstep.adapters.local_orchestrator import LocalLambdaContext
 from reelstep.backend import Backend
 from reelstep.errors import InvalidInput
 from reelstep.models import Source, Webhook

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from media_factory import make_cut_video
-from reelstep.adapters.local_orchestrator import LocalLambdaContext, LocalOrchestrator
+from reelstep.adapters.lambda_process import LocalLambdaContext
+from reelstep.adapters.local_orchestrator import LocalOrchestrator
 from reelstep.backend import Backend
 from reelstep.errors import InvalidInput, MediaToolError
 from reelstep.models import AnalyzeOptions, JobRecord, Source, StepName
@@ -44,6 +45,15 @@ def run_job(
     execution = orchestrator.start(job_id, {"job_id": job_id})
     orchestrator.wait(execution, timeout=240)
     return backend.jobs.get(job_id)
+
+
+def in_this_process(orchestrator: LocalOrchestrator, logical_id: str) -> LocalOrchestrator:
+    """Run ``logical_id`` in the test's own process, so a monkeypatched step reaches it."""
+    functions = orchestrator.machine.functions
+    for arn, function in list(functions.items()):
+        if function.logical_id == logical_id:
+            functions[arn] = dataclasses.replace(function, own_process=False)
+    return orchestrator
 
 
 def stored_result(backend: Backend, job_id: str) -> dict[str, object]:
@@ -85,7 +95,8 @@ def test_a_failing_lambda_step_fails_the_job_with_its_step_and_reason(
 
     monkeypatch.setattr(chunks, "analyse_chunk", broken)
     # When the job runs
-    record = run_job(backend, video, steps=[StepName.SCENES])
+    orchestrator = in_this_process(LocalOrchestrator(ROOT), "AnalyzeChunkFunction")
+    record = run_job(backend, video, orchestrator, steps=[StepName.SCENES])
     # Then it fails at scenes with that reason, and what probe stored is kept
     assert record.status == "failed"
     assert record.error is not None
@@ -119,7 +130,7 @@ def test_a_lambda_that_times_out_fails_the_job(
     backend: Backend, video: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given scene detection slower than its function's timeout
-    orchestrator = LocalOrchestrator(ROOT)
+    orchestrator = in_this_process(LocalOrchestrator(ROOT), "AnalyzeChunkFunction")
     functions = orchestrator.machine.functions
     for arn, function in list(functions.items()):
         if function.logical_id == "AnalyzeChunkFunction":

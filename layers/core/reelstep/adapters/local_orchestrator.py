@@ -1,25 +1,32 @@
 """The local Orchestrator: runs the real ASL file in-process, as Step Functions would on AWS.
 
 Lambda tasks call the handler in ``functions/<name>/app.py`` inside this process (in a thread, so a
-task timeout is enforced); Batch tasks run the job definition's command as a subprocess from the
+task timeout is enforced), or in a process of its own for a function marked ``LocalProcess`` (see
+``lambda_process``); Batch tasks run the job definition's command as a subprocess from the
 project root, with ``Ref::name`` placeholders filled from the task's Parameters, as Batch does.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
 import sys
 import threading
-import time
-import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reelstep.adapters.lambda_process import (
+    RUNTIME_EXIT_ERROR,
+    HandlerNotFound,
+    InvocationRequest,
+    LambdaErrorCause,
+    LocalLambdaContext,
+    invoke_in_own_process,
+    load_handler,
+    run_bounded,
+)
 from reelstep.asl import ExecutionResult, Executor, StatesError
 from reelstep.asl.sam_template import (
     LocalFunction,
@@ -36,35 +43,13 @@ LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 BATCH_SUBMIT_SYNC = "arn:aws:states:::batch:submitJob.sync"
 
 
-@dataclass
-class LocalLambdaContext:
-    """The attributes of a Lambda context object that handlers and powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    timeout: float
-    memory_limit_in_mb: int = 1024
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "local"
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def _lambda_error(cause: LambdaErrorCause) -> StatesError:
+    """An error as Step Functions reports a Lambda's: errorType as Error, the whole cause as JSON."""
+    return StatesError(cause.errorType, cause.model_dump_json())
 
 
-def _lambda_error(exc: BaseException) -> StatesError:
-    """An exception as Step Functions reports a Lambda's: errorType as Error, a JSON Cause."""
-    cause = {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "stackTrace": traceback.format_exception(exc)[-4:],
-    }
-    return StatesError(type(exc).__name__, json.dumps(cause))
+def _timed_out(function: LocalFunction, timeout: float) -> StatesError:
+    return StatesError("States.Timeout", f"{function.logical_id} timed out after {timeout:.0f} seconds")
 
 
 def _smallest(*limits: float | None) -> float | None:
@@ -100,22 +85,22 @@ class LocalTaskInvoker:
         raise StatesError("States.Runtime", f"the local executor cannot run resource {resource}")
 
     def _handler(self, function: LocalFunction) -> Callable[..., Any]:
-        """Import ``CodeUri/module.py`` once under a unique name (every function's module is ``app``)."""
+        """The function's handler, imported once per invoker."""
         with self._lock:
             if function.logical_id not in self._handlers:
-                module_name, attribute = function.handler.rsplit(".", 1)
-                path = function.code_dir / f"{module_name.replace('.', '/')}.py"
-                spec = importlib.util.spec_from_file_location(f"reelstep_local_{function.logical_id}", path)
-                if spec is None or spec.loader is None:
-                    raise StatesError("States.Runtime", f"cannot load {path} for {function.logical_id}")
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                self._handlers[function.logical_id] = getattr(module, attribute)
+                try:
+                    self._handlers[function.logical_id] = load_handler(
+                        function.logical_id, function.code_dir, function.handler
+                    )
+                except HandlerNotFound as exc:
+                    raise StatesError("States.Runtime", str(exc)) from exc
             return self._handlers[function.logical_id]
 
     def _invoke(self, function: LocalFunction, event: Any, task_timeout: float | None) -> Any:
-        handler = self._handler(function)
         timeout = _smallest(function.timeout, task_timeout) or function.timeout
+        if function.own_process:
+            return self._invoke_in_own_process(function, event, timeout)
+        handler = self._handler(function)
         lambda_context = LocalLambdaContext(
             function_name=function.logical_id,
             invoked_function_arn=f"local:{function.logical_id}",
@@ -133,12 +118,34 @@ class LocalTaskInvoker:
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            raise StatesError(
-                "States.Timeout", f"{function.logical_id} timed out after {timeout:.0f} seconds"
-            )
+            raise _timed_out(function, timeout)
         if "error" in outcome:
-            raise _lambda_error(outcome["error"])
+            raise _lambda_error(LambdaErrorCause.of(outcome["error"]))
         return outcome.get("value")
+
+    def _invoke_in_own_process(self, function: LocalFunction, event: Any, timeout: float) -> Any:
+        request = InvocationRequest(
+            function_name=function.logical_id,
+            code_dir=function.code_dir,
+            handler=function.handler,
+            timeout=timeout,
+            event=event,
+        )
+        outcome = invoke_in_own_process(request, python=self.python, cwd=self.project_root, timeout=timeout)
+        if outcome.timed_out:
+            raise _timed_out(function, timeout)
+        if outcome.response is None:
+            cause = LambdaErrorCause(
+                errorType=RUNTIME_EXIT_ERROR,
+                errorMessage=(
+                    f"{function.logical_id} exited with status {outcome.returncode} before answering: "
+                    f"{last_error_line(outcome.stderr)}"
+                ),
+            )
+            raise _lambda_error(cause)
+        if outcome.response.error is not None:
+            raise _lambda_error(outcome.response.error)
+        return outcome.response.value
 
     def _submit_job(self, parameters: dict[str, Any], task_timeout: float | None) -> dict[str, Any]:
         definition = self.machine.job_definitions.get(str(parameters.get("JobDefinition")))
@@ -150,24 +157,21 @@ class LocalTaskInvoker:
         timeout = _smallest(definition.timeout, task_timeout)
         job_name = str(parameters.get("JobName", definition.logical_id))
         logger.info("local batch job", job_name=job_name, command=command)
-        try:
-            completed = subprocess.run(
-                command, cwd=self.project_root, capture_output=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise StatesError("States.Timeout", f"{job_name} timed out after {timeout:.0f} seconds") from exc
+        returncode, _, stderr = run_bounded(command, timeout=timeout, cwd=self.project_root)
+        if returncode is None:
+            raise StatesError("States.Timeout", f"{job_name} timed out after {timeout:.0f} seconds")
         description = {
             "JobName": job_name,
             "JobId": str(uuid.uuid4()),
             "JobDefinition": definition.logical_id,
         }
-        if completed.returncode != 0:
-            reason = last_error_line(completed.stderr.decode("utf-8", "replace"))
+        if returncode != 0:
+            reason = last_error_line(stderr.decode("utf-8", "replace"))
             cause = {
                 **description,
                 "Status": "FAILED",
                 "StatusReason": "Essential container in task exited",
-                "Container": {"ExitCode": completed.returncode, "Reason": reason},
+                "Container": {"ExitCode": returncode, "Reason": reason},
             }
             raise StatesError("States.TaskFailed", json.dumps(cause))
         return {**description, "Status": "SUCCEEDED", "Container": {"ExitCode": 0}}

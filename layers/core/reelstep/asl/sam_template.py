@@ -61,6 +61,7 @@ class LocalFunction:
     code_dir: Path
     handler: str
     timeout: float
+    own_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def _function(template: dict[str, Any], logical_id: str, root: Path) -> LocalFun
         code_dir=code_dir,
         handler=handler,
         timeout=float(properties.get("Timeout", defaults.get("Timeout", 3))),
+        own_process=resource.get("Metadata", {}).get("LocalProcess") is True,
     )
 
 
