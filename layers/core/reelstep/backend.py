@@ -1,4 +1,9 @@
-"""Builds the adapters the settings ask for, once per process; boto3 is imported only for the aws backend."""
+"""Builds the adapters the settings ask for, once per process.
+
+Each backend's adapters are imported only when that backend is built: boto3 only for aws, and the local
+adapters (with httpx, which the local publisher sends webhooks with) only for local, so the API's cold
+start on Lambda pays for neither.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from reelstep.adapters.local_blob import LocalBlobStore
-from reelstep.adapters.local_events import LocalEventPublisher
-from reelstep.adapters.sqlite_jobs import SqliteJobStore, SqliteKeyStore
 from reelstep.errors import InvalidInput
 from reelstep.ports import BlobStore, EventPublisher, JobStore, KeyStore, Orchestrator
 from reelstep.settings import Settings, get_settings
@@ -78,6 +80,10 @@ def _local_signing_secret(settings: Settings) -> bytes:
 
 
 def local_backend(settings: Settings) -> Backend:
+    from reelstep.adapters.local_blob import LocalBlobStore
+    from reelstep.adapters.local_events import LocalEventPublisher
+    from reelstep.adapters.sqlite_jobs import SqliteJobStore, SqliteKeyStore
+
     home = settings.home
     database = home / "jobs.sqlite3"
     jobs = SqliteJobStore(database)
