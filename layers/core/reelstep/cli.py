@@ -234,9 +234,10 @@ def _summary(result: Result, out: Path, console: Console) -> None:
     if result.storylines:
         names = "; ".join(storyline.name for storyline in result.storylines)
         lines.append(f"  storylines  {len(result.storylines)}: {names}")
+    width = max([11, *(len(name) for name in result.steps)])
     for name, outcome in result.steps.items():
         seconds = f"{outcome.seconds:6.2f}s" if outcome.seconds is not None else "      -"
-        lines.append(f"  {name:<11} {outcome.status:<9} {seconds}  {outcome.reason or ''}".rstrip())
+        lines.append(f"  {name:<{width}} {outcome.status:<9} {seconds}  {outcome.reason or ''}".rstrip())
     if result.preview is not None:
         lines.append(f"  preview     {out / result.preview}")
     lines.append(f"  output      {out}")
