@@ -16,4 +16,8 @@ class ChunkSpec(BaseModel):
     end: float | None = Field(description="Seconds; None to the very end.")
     start_frame: int = Field(ge=0, description="Planned first frame (exact at a constant frame rate).")
     end_frame: int | None = Field(description="Planned end frame, exclusive; None for the last chunk.")
-    decoders: int = Field(default=0, ge=0, description="ffmpeg decoders at once; 0: one per CPU.")
+    decoders: int = Field(
+        default=0,
+        ge=0,
+        description="The CPUs this chunk may use, one single-threaded ffmpeg decoder each; 0: every CPU.",
+    )

@@ -135,6 +135,7 @@ def analyse_chunk(
         expected=end_frame - spec.start_frame,
         extras=extras,
         timeout=timeout,
+        threads=max(1, decoders // parts) if spec.decoders else None,
         progress=progress,
     )
     signals = found.signals

@@ -314,17 +314,20 @@ def decode_signals(
     expected: int,
     extras: Iterable[Extra] = (),
     timeout: float,
+    threads: int | None = None,
     progress: ProgressFn = ignore_progress,
 ) -> Pass:
     """Every frame's signals over ``stretches`` (consecutive), each decoded by its own ffmpeg at once.
 
-    With one stretch ffmpeg picks its own decoder threads; with several, each decoder is single-threaded
-    (cheaper per frame than one frame-threaded decoder, and it keeps every core busy).
+    ``threads`` is each decoder's thread count. By default, with one stretch ffmpeg picks its own
+    decoder threads; with several, each decoder is single-threaded (cheaper per frame than one
+    frame-threaded decoder, and it keeps every core busy).
     Raises MediaToolError when an ffmpeg fails or ``timeout`` passes.
     """
     wanted = frozenset(extras)
     collectors = [_Collector(wanted) for _ in stretches]
-    threads = 1 if len(stretches) > 1 else None
+    if threads is None and len(stretches) > 1:
+        threads = 1
     abort = threading.Event()
     with ThreadPoolExecutor(max_workers=len(stretches)) as pool:
         pending = {
