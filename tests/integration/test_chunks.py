@@ -156,3 +156,38 @@ def test_the_state_machine_fans_chunks_out_and_merges_them(
     for keyframe, scene in zip(result["keyframes"], single, strict=True):
         assert scene.visual is not None
         assert keyframe["time"] == pytest.approx(scene.visual.keyframe_time, abs=3 / FPS)
+
+
+@pytest.mark.parametrize(
+    ("decoders", "expected"),
+    [(1, [1]), (4, [1, 1, 1, 1]), (0, [None])],
+    ids=["a one-CPU share", "a four-CPU share", "the whole machine"],
+)
+def test_a_chunk_keeps_its_decoders_to_its_share_of_the_cpus(
+    border_video: Path, monkeypatch: pytest.MonkeyPatch, decoders: int, expected: list[int | None]
+) -> None:
+    """Chunks side by side on one machine must not each start frame-threaded decoders on every core."""
+    from reelstep.steps import chunks, signals
+    from reelstep.steps.timeline import frame_rate, plan_chunks
+
+    # Given a chunk that may use `decoders` CPUs (0: all of them; this machine is taken to have one)
+    monkeypatch.setattr(chunks, "STRETCH_MIN_FRAMES", 20)
+    monkeypatch.setattr(chunks, "available_cpus", lambda: 1)
+    threads: list[int | None] = []
+    decode = signals._decode
+
+    def recorded(*args: object, threads_used: list[int | None] = threads, **kwargs: object) -> None:
+        threads_used.append(kwargs["threads"])  # type: ignore[arg-type]
+        decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(signals, "_decode", recorded)
+    media = probe_media(border_video, timeout=TIMEOUT)
+    (spec,) = plan_chunks(media, chunk_seconds=None)
+    spec = spec.model_copy(update={"decoders": decoders})
+    # When it is analysed
+    analysis = chunks.analyse_chunk(
+        border_video, media, spec, SceneOptions(), size=(64, 36), rate=frame_rate(media), timeout=TIMEOUT
+    )
+    # Then each of its decoders runs on one thread of its share, or picks its own on the whole machine
+    assert threads == expected
+    assert analysis.frames == media.frame_count
