@@ -9,24 +9,22 @@ are JSON files, so the handler's own logs on stdout and stderr never mix with it
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reelstep.adapters.subprocesses import run_bounded
 from reelstep.observability import logger
 
 RUNTIME_EXIT_ERROR = "Runtime.ExitError"
@@ -111,44 +109,13 @@ class ProcessOutcome:
     """What an invocation in its own process came to: a response, or how the process ended without one."""
 
     response: InvocationResponse | None
-    timed_out: bool
     returncode: int | None
+    """None when the invocation was killed at its timeout."""
     stderr: str
 
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-def run_bounded(
-    command: Sequence[str], *, timeout: float | None, cwd: Path, env: dict[str, str] | None = None
-) -> tuple[int | None, bytes, bytes]:
-    """Run ``command`` in a session of its own: (exit code, stdout, stderr), exit code None on a timeout.
-
-    On a timeout the whole process group is killed, so nothing it started (ffmpeg, a worker's children)
-    outlives it.
-    """
-    process = subprocess.Popen(
-        list(command),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        stdout, stderr = process.communicate()
-        return None, stdout, stderr
-    except BaseException:
-        _kill_group(process)
-        process.wait()
-        raise
-    return process.returncode, stdout, stderr
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
 
 
 def invoke_in_own_process(
@@ -165,17 +132,13 @@ def invoke_in_own_process(
         env = {**os.environ, "REELSTEP_LOG_LEVEL": logging.getLevelName(logger.log_level)}
         command = [python, "-m", __name__, str(request_path), str(response_path)]
         returncode, stdout, stderr = run_bounded(command, timeout=timeout, cwd=cwd, env=env)
+        logs = stderr.decode("utf-8", "replace")
         sys.stdout.write(stdout.decode("utf-8", "replace"))
-        sys.stderr.write(stderr.decode("utf-8", "replace"))
+        sys.stderr.write(logs)
         response = None
         if returncode == 0 and response_path.is_file():
             response = InvocationResponse.model_validate_json(response_path.read_bytes())
-        return ProcessOutcome(
-            response=response,
-            timed_out=returncode is None,
-            returncode=returncode,
-            stderr=stderr.decode("utf-8", "replace"),
-        )
+        return ProcessOutcome(response=response, returncode=returncode, stderr=logs)
 
 
 def serve_one(request_path: Path, response_path: Path) -> None:

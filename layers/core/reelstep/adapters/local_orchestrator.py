@@ -25,8 +25,8 @@ from reelstep.adapters.lambda_process import (
     LocalLambdaContext,
     invoke_in_own_process,
     load_handler,
-    run_bounded,
 )
+from reelstep.adapters.subprocesses import run_bounded
 from reelstep.asl import ExecutionResult, Executor, StatesError
 from reelstep.asl.sam_template import (
     LocalFunction,
@@ -48,8 +48,8 @@ def _lambda_error(cause: LambdaErrorCause) -> StatesError:
     return StatesError(cause.errorType, cause.model_dump_json())
 
 
-def _timed_out(function: LocalFunction, timeout: float) -> StatesError:
-    return StatesError("States.Timeout", f"{function.logical_id} timed out after {timeout:.0f} seconds")
+def _timed_out(name: str, timeout: float) -> StatesError:
+    return StatesError("States.Timeout", f"{name} timed out after {timeout:.0f} seconds")
 
 
 def _smallest(*limits: float | None) -> float | None:
@@ -118,7 +118,7 @@ class LocalTaskInvoker:
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
-            raise _timed_out(function, timeout)
+            raise _timed_out(function.logical_id, timeout)
         if "error" in outcome:
             raise _lambda_error(LambdaErrorCause.of(outcome["error"]))
         return outcome.get("value")
@@ -133,7 +133,7 @@ class LocalTaskInvoker:
         )
         outcome = invoke_in_own_process(request, python=self.python, cwd=self.project_root, timeout=timeout)
         if outcome.timed_out:
-            raise _timed_out(function, timeout)
+            raise _timed_out(function.logical_id, timeout)
         if outcome.response is None:
             cause = LambdaErrorCause(
                 errorType=RUNTIME_EXIT_ERROR,
@@ -159,7 +159,8 @@ class LocalTaskInvoker:
         logger.info("local batch job", job_name=job_name, command=command)
         returncode, _, stderr = run_bounded(command, timeout=timeout, cwd=self.project_root)
         if returncode is None:
-            raise StatesError("States.Timeout", f"{job_name} timed out after {timeout:.0f} seconds")
+            assert timeout is not None, "only a deadline ends a job without an exit code"
+            raise _timed_out(job_name, timeout)
         description = {
             "JobName": job_name,
             "JobId": str(uuid.uuid4()),
